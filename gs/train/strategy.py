@@ -1,0 +1,95 @@
+"""Strategy: the training-time policy of a method (densify / prune / extra losses).
+
+The Trainer calls the hooks in this order every iteration ``step`` (1-based, as upstream):
+
+    out = render(..., opacities=strategy.render_opacities(ctx))
+    loss = photometric + strategy.loss(ctx, step, out, gt)
+    loss.backward()
+    strategy.after_backward(ctx, step, out)      # read gradients, accumulate statistics
+    optimizer.step(); optimizer.zero_grad()
+    strategy.after_step(ctx, step, out)          # refine: clone/split/prune/reset
+
+``initialize(ctx)`` runs once before the first step (also after a resume, with the restored
+state), ``finalize(ctx)`` once after the last (e.g. a final cut to a budget). A strategy keeps
+its own statistics in ``self.state`` (a dict of tensors with first dim N, kept aligned by
+:mod:`gs.train.ops`, and plain values); ``state_dict``/``load_state_dict`` checkpoint it.
+
+Every iteration number in a strategy config is given for the 30k-iteration recipe and turned
+into the run's iteration with ``ctx.at(n)``, so one ``iterations`` knob scales every schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from gs.data.scene import Scene
+    from gs.model import GaussianModel
+    from gs.render.base import RenderOutput
+
+REFERENCE_ITERATIONS = 30_000
+
+
+@dataclass
+class TrainContext:
+    """Everything a strategy hook may read or change."""
+
+    model: "GaussianModel"
+    optimizer: torch.optim.Optimizer
+    scene: "Scene"
+    scene_extent: float
+    iterations: int
+    backend: str
+    device: torch.device
+    background: torch.Tensor
+    seed: int = 0
+    step: int = 0
+    active_sh_degree: int = 0
+    log: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, reference_step: int) -> int:
+        """Iteration of this run that corresponds to ``reference_step`` of the 30k recipe."""
+        return int(round(reference_step * self.iterations / REFERENCE_ITERATIONS))
+
+    def every(self, reference_interval: int) -> int:
+        """An interval of the 30k recipe, scaled, never below 1."""
+        return max(1, self.at(reference_interval))
+
+
+class Strategy:
+    """Base class: plain optimisation, no densification. Subclasses override the hooks."""
+
+    #: parameter name -> learning rate override (else the Trainer's defaults).
+    lr_overrides: dict[str, float] = {}
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+
+    def initialize(self, ctx: TrainContext) -> None:
+        pass
+
+    def render_opacities(self, ctx: TrainContext) -> torch.Tensor | None:
+        """Opacities to render with (None = the model's own)."""
+        return None
+
+    def loss(self, ctx: TrainContext, step: int, out: "RenderOutput", gt: torch.Tensor) -> torch.Tensor | None:
+        """Extra loss terms added to the photometric loss (None = nothing)."""
+        return None
+
+    def after_backward(self, ctx: TrainContext, step: int, out: "RenderOutput") -> None:
+        pass
+
+    def after_step(self, ctx: TrainContext, step: int, out: "RenderOutput") -> None:
+        pass
+
+    def finalize(self, ctx: TrainContext) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = dict(state)
