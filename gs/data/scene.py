@@ -57,3 +57,37 @@ def camera_extent(cameras: list[Camera]) -> float:
     centers = torch.stack([c.center for c in cameras]).double()
     mean = centers.mean(0)
     return float(1.1 * (centers - mean).norm(dim=1).max())
+
+
+@dataclass
+class ViewSpec:
+    """One view as a dataset reader describes it, before its image is loaded.
+
+    ``viewmat`` is world->camera (4,4) float64 in OpenCV axes; intrinsics are given for an image
+    of ``width`` x ``height`` (the model's size; the loader rescales them per axis to the size
+    of the image actually found on disk and then to the evaluation resolution). ``split`` is
+    "train"/"test" when the dataset defines its own split (Blender), else None.
+    """
+
+    name: str
+    image_path: Path
+    viewmat: np.ndarray
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    split: str | None = None
+
+
+def random_init_points(n: int, lo: np.ndarray, hi: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random initial point cloud for datasets without SfM points (3DGS Blender recipe):
+    ``n`` points uniform in the box [lo, hi], near-grey colours = SH2RGB(U(0,1)/255)."""
+    lo = np.asarray(lo, np.float64)
+    hi = np.asarray(hi, np.float64)
+    pts = lo + rng.random((n, 3)) * (hi - lo)
+    shs = rng.random((n, 3)) / 255.0
+    colors = shs * 0.28209479177387814 + 0.5
+    return pts.astype(np.float32), colors.astype(np.float32)

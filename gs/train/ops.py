@@ -147,6 +147,37 @@ def split(model: GaussianModel, optimizer: torch.optim.Optimizer | None, mask: t
     remove(model, optimizer, parent, state)
 
 
+def long_axis_split(model: GaussianModel, optimizer: torch.optim.Optimizer | None, mask: torch.Tensor,
+                    state: dict | None = None, distance: float = 0.45, opacity_factor: float = 0.6) -> None:
+    """Improved-GS "long-axis split": each selected Gaussian is replaced by two children placed
+    symmetrically along its longest local axis j, at mu +/- R (3 s_j distance) e_j; child
+    scales s_j (1 - distance) on that axis and s sqrt(1 - distance^2) on the others; child
+    alpha = opacity_factor * parent alpha; rotation, SH and any extra parameter copied; the
+    parent is deleted (net +1 per selected Gaussian). Deterministic (no sampling)."""
+    idx = torch.nonzero(mask, as_tuple=False).squeeze(-1) if mask.dtype == torch.bool else mask
+    if idx.numel() == 0:
+        return
+    p = {n: t.detach() for n, t in model.params.items()}
+    s = torch.exp(p["scales"][idx])
+    j = s.argmax(dim=1, keepdim=True)
+    long_axis = torch.zeros_like(s).scatter(1, j, 1.0)
+    offset_local = s * long_axis * (3.0 * distance)
+    rots = quat_to_rotmat(torch.nn.functional.normalize(p["quats"][idx], dim=-1))
+    offset = (rots @ offset_local[..., None])[..., 0]
+    h = (1.0 - distance * distance) ** 0.5
+    child_s = torch.where(long_axis > 0, s * (1.0 - distance), s * h)
+    alpha = torch.sigmoid(p["opacities"][idx]) * opacity_factor
+    new = {n: t[idx].repeat(2, *([1] * (t.dim() - 1))) for n, t in p.items()}
+    mu = p["means"][idx]
+    new["means"] = torch.cat([mu + offset, mu - offset], 0)
+    new["scales"] = torch.log(child_s).repeat(2, 1)
+    new["opacities"] = torch.logit(alpha).repeat(2, *([1] * (alpha.dim() - 1)))
+    append(model, optimizer, new, state)
+    parent = torch.zeros(model.num_gaussians, dtype=torch.bool, device=model.device)
+    parent[idx] = True
+    remove(model, optimizer, parent, state)
+
+
 def reset_opacity(model: GaussianModel, optimizer: torch.optim.Optimizer | None, max_opacity: float = 0.01) -> None:
     """alpha <- min(alpha, max_opacity), and the opacity group's Adam moments zeroed."""
     cap = torch.logit(torch.tensor(max_opacity)).item()

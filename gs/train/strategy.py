@@ -75,6 +75,16 @@ class Strategy:
         """Opacities to render with (None = the model's own)."""
         return None
 
+    def render_params(self, ctx: TrainContext) -> dict[str, torch.Tensor] | None:
+        """Replacement activated tensors for the training render, any of ``means``, ``quats``
+        (normalised), ``scales`` (activated), ``opacities`` (activated), ``sh`` (N,K,3) — e.g.
+        the noise-substituted quantized attributes of NSVQ-GS. None = the model's own."""
+        return None
+
+    def render_options(self, ctx: TrainContext) -> dict[str, Any]:
+        """Extra backend options for the training render (e.g. ``absgrad=True``)."""
+        return {}
+
     def loss(self, ctx: TrainContext, step: int, out: "RenderOutput", gt: torch.Tensor) -> torch.Tensor | None:
         """Extra loss terms added to the photometric loss (None = nothing)."""
         return None

@@ -1,0 +1,98 @@
+"""Provenance of a result: package versions, git commit, input hashes, the device."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import platform
+import subprocess
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+_CHUNK = 1 << 20
+
+
+def _module_version(name: str) -> str | None:
+    try:
+        mod = importlib.import_module(name)
+    except Exception:  # not installed, or a CUDA extension that fails to load here
+        return None
+    return str(getattr(mod, "__version__", None) or getattr(mod, "VERSION", None) or "unknown")
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of python, torch (+ CUDA build), gs, numpy and the optional packages that can
+    change numbers (gsplat, lpips, torchvision). None = not installed."""
+    import numpy
+
+    import gs
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "gs": gs.__version__,
+        "numpy": numpy.__version__,
+        "gsplat": _module_version("gsplat"),
+        "lpips": _module_version("lpips"),
+        "torchvision": _module_version("torchvision"),
+    }
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """HEAD commit of the git work tree containing ``path`` (default: this package), with a
+    ``-dirty`` suffix when tracked files are modified; None outside a repository or without
+    git."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    if where.is_file():
+        where = where.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        commit = head.stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=30)
+        return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_files(paths: Iterable[str | Path]) -> dict[str, str | None]:
+    """path -> sha256; a directory contributes each file inside it (sorted, recursive); a
+    missing path maps to None (the caller records why)."""
+    out: dict[str, str | None] = {}
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                out[str(f)] = sha256_file(f)
+        elif p.is_file():
+            out[str(p)] = sha256_file(p)
+        else:
+            out[str(p)] = None
+    return out
+
+
+def describe_device(device: str | torch.device | None = None) -> dict[str, str | None]:
+    """{"type": "cuda"|"cpu"|..., "name": GPU name or CPU description}."""
+    dev = torch.device(device) if device is not None else (
+        torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    if dev.type == "cuda":
+        return {"type": "cuda", "name": torch.cuda.get_device_name(dev)}
+    return {"type": dev.type, "name": platform.processor() or platform.machine() or None}
+
+
+__all__ = ["describe_device", "git_commit", "sha256_file", "sha256_files", "versions"]
