@@ -131,13 +131,17 @@ def evaluate_model(
     """
     from tqdm.auto import tqdm
 
-    from gs.render import render, resolve_backend_name
+    from gs.render import get_backend, render, resolve_backend_name
 
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     dev = torch.device(device) if device is not None else (
         torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
-    backend_name = resolve_backend_name(backend, dev)
+    if backend == "auto":
+        backend_name = resolve_backend_name(backend, dev)
+    else:
+        get_backend(backend, dev)  # fails early, naming the backend, when it cannot run here
+        backend_name = backend
     model = model.to(dev) if model.device != dev else model
     background = scene.background.to(dev)
     scene_name = scene_name or scene.name

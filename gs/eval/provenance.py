@@ -24,21 +24,26 @@ def _module_version(name: str) -> str | None:
 
 def versions() -> dict[str, str | None]:
     """Versions of python, torch (+ CUDA build), gs, numpy and the optional packages that can
-    change numbers (gsplat, lpips, torchvision). None = not installed."""
+    change numbers (gsplat, lpips, torchvision). A package that is not installed maps to None
+    with ``<name>_reason``."""
     import numpy
 
     import gs
 
-    return {
+    out: dict[str, str | None] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "gs": gs.__version__,
         "numpy": numpy.__version__,
-        "gsplat": _module_version("gsplat"),
-        "lpips": _module_version("lpips"),
-        "torchvision": _module_version("torchvision"),
     }
+    if out["torch_cuda"] is None:
+        out["torch_cuda_reason"] = "CPU-only torch build"
+    for name in ("gsplat", "lpips", "torchvision"):
+        out[name] = _module_version(name)
+        if out[name] is None:
+            out[f"{name}_reason"] = "not installed (or fails to import here)"
+    return out
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
