@@ -106,13 +106,12 @@ def _load_views(views: list[ViewSpec], resolution: float, max_side: int,
                 background: tuple[float, float, float]) -> tuple[list[Camera], list[torch.Tensor], set[str]]:
     """Cameras and images of ``views`` at evaluation resolution (decoded in threads)."""
     notes: set[str] = set()
+    odd: list[str] = []
 
     def one(v: ViewSpec) -> tuple[Camera, torch.Tensor]:
         dw, dh = _disk_size(v.image_path)
         if abs(dw / dh - v.width / v.height) > 0.01 * v.width / v.height:
-            warnings.warn(f"{v.image_path}: image is {dw}x{dh} but the camera model says "
-                          f"{v.width}x{v.height} (aspect ratio differs); intrinsics are scaled "
-                          f"per axis", stacklevel=4)
+            odd.append(f"{v.image_path} is {dw}x{dh}, its camera {v.width}x{v.height}")
         tw, th = target_size(dw, dh, resolution, max_side)
         sx, sy = tw / v.width, th / v.height
         arr = _read_rgb(v.image_path, (tw, th), background)
@@ -127,6 +126,10 @@ def _load_views(views: list[ViewSpec], resolution: float, max_side: int,
     else:
         with ThreadPoolExecutor(workers) as ex:
             out = list(ex.map(one, views))
+    if odd:
+        warnings.warn(f"{len(odd)} image(s) differ in aspect ratio from their camera model "
+                      f"(intrinsics scaled per axis): {'; '.join(sorted(odd)[:3])}"
+                      f"{' ...' if len(odd) > 3 else ''}", stacklevel=3)
     return [c for c, _ in out], [i for _, i in out], notes
 
 
@@ -194,7 +197,7 @@ def load_scene(path: str | os.PathLike, *, images: str | None = None, resolution
         folder = images or "images"
         views, pts, cols, files = _colmap_views(root, folder)
     elif fmt == "blender":
-        folder = images or "images"
+        folder = images or "."  # frame paths name their own folders (train/, test/)
         views, files = nerf.read_blender(root, images=images)
     else:
         folder = images or "images"
