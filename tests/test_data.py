@@ -207,6 +207,9 @@ def test_resolution_rules(tmp_path):
     r4 = load_scene(root, resolution=4)
     assert (r4.train_cameras[0].width, r4.train_cameras[0].height) == (16, 12)
     assert r4.train_cameras[0].cy == pytest.approx(b.cy / 4)
+    # above 16: a target width in pixels (upstream's `-r 1000`)
+    r32 = load_scene(root, resolution=32)
+    assert (r32.train_cameras[0].width, r32.train_cameras[0].height) == (32, 24)
     # extent does not depend on the resolution
     assert r4.extent == pytest.approx(base.extent)
 
@@ -231,6 +234,15 @@ def test_rgba_images_are_composited(tmp_path):
     assert ib[0, 0].tolist() == [200, 0, 0] and ib[5, 0].tolist() == [0, 0, 0]
     assert iw[0, 0].tolist() == [200, 0, 0] and iw[5, 0].tolist() == [255, 255, 255]
     assert torch.equal(white.background, torch.ones(3))
+
+
+def test_16bit_grey_image(tmp_path):
+    root = make_colmap_scene(tmp_path, W=8, H=6)
+    name = sorted(p.name for p in (root / "images").iterdir())[1]
+    Image.fromarray(np.full((6, 8), 257 * 100, np.uint16)).save(root / "images" / name)
+    s = load_scene(root)
+    img = dict(zip([c.name for c in s.train_cameras], s.train_images))[name]
+    assert img[0, 0].tolist() == [100, 100, 100]
 
 
 # ----------------------------------------------------------------------------- bad inputs

@@ -12,7 +12,8 @@ Protocol (3DGS ``scene/dataset_readers.py`` and ``utils/camera_utils.py``; see
 - ``resolution=-1``: when the longest side of an image exceeds ``max_side`` it is downscaled so
   the longest side equals ``max_side`` (upstream tests the width only; the two agree for
   landscape images, and DESIGN.md states the rule for the longest side). ``resolution=r > 0``
-  divides both sides by ``r`` (rounded, as upstream).
+  divides both sides by ``r`` (rounded, as upstream); a value above 16 is read as the target
+  width in pixels, as upstream reads any ``-r`` other than 1/2/4/8.
 - Resampling uses PIL ``BICUBIC``, which is what upstream's ``PIL.Image.resize(size)`` does by
   default (Pillow >= 7). Images with alpha are composited on the background colour first and
   truncated to 8 bit (upstream ``(arr * 255).astype(uint8)``).
@@ -43,6 +44,7 @@ from gs.render.base import Camera
 
 RANDOM_INIT_POINTS = 100_000
 BLENDER_INIT_HALF_SIDE = 1.3
+MAX_DIVISOR = 16  # resolution values above this are a target width (upstream `-r 1000`)
 
 
 def detect_format(root: Path) -> str:
@@ -71,6 +73,9 @@ def target_size(width: int, height: int, resolution: float, max_side: int) -> tu
         return width, height
     if resolution <= 0:
         raise ValueError(f"resolution must be -1 or a positive factor, got {resolution}")
+    if resolution > MAX_DIVISOR:  # upstream: any other -r value is the target width in pixels
+        s = width / resolution
+        return max(1, round(width / s)), max(1, round(height / s))
     return max(1, round(width / resolution)), max(1, round(height / resolution))
 
 
@@ -85,6 +90,10 @@ def _read_rgb(path: Path, size: tuple[int, int] | None, background: tuple[float,
                 bg = np.asarray(background, np.float32)
                 arr = rgba[..., :3] * a + bg * (1.0 - a)
                 out = Image.fromarray((arr * 255.0).astype(np.uint8), "RGB")
+            elif im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey
+                a16 = np.asarray(im, dtype=np.float64)
+                a8 = np.clip(np.round(a16 / 257.0), 0, 255).astype(np.uint8)
+                out = Image.fromarray(a8, "L").convert("RGB")
             else:
                 out = im.convert("RGB")
             if size is not None and out.size != size:

@@ -98,7 +98,7 @@ class Sphere:
     radius: float
     texture: Texture
 
-    def intersect(self, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         oc = o - self.center
         b = np.einsum("ij,ij->i", d, oc)
         c = np.einsum("ij,ij->i", oc, oc) - self.radius ** 2
@@ -107,8 +107,7 @@ class Sphere:
         sq = np.sqrt(np.where(hit, disc, 0.0))
         t = -b - sq
         t = np.where(t > EPS, t, -b + sq)
-        t = np.where(hit & (t > EPS), t, np.inf)
-        return t, np.zeros(len(t), bool)
+        return np.where(hit & (t > EPS), t, np.inf)
 
     def normal(self, p: np.ndarray) -> np.ndarray:
         return (p - self.center) / self.radius
@@ -129,7 +128,7 @@ class Box:
         c, s = math.cos(self.angle), math.sin(self.angle)
         return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
-    def intersect(self, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         # cull with the bounding sphere first: most rays miss a box
         t = np.full(len(d), np.inf)
         oc = o - self.center
@@ -138,7 +137,7 @@ class Box:
         sel = np.flatnonzero(disc > 0)
         if len(sel):
             t[sel] = self._intersect(o[sel], d[sel])
-        return t, np.zeros(len(t), bool)
+        return t
 
     def _intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         R = self.R
@@ -171,12 +170,12 @@ class Ground:
     texture: Texture
     half: float = GROUND_HALF
 
-    def intersect(self, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         dz = np.where(np.abs(d[:, 2]) < 1e-12, -1e-12, d[:, 2])
         t = -o[:, 2] / dz
         p = o + t[:, None] * d
         hit = (t > EPS) & (np.abs(p[:, 0]) <= self.half) & (np.abs(p[:, 1]) <= self.half)
-        return np.where(hit, t, np.inf), np.zeros(len(t), bool)
+        return np.where(hit, t, np.inf)
 
     def normal(self, p: np.ndarray) -> np.ndarray:
         n = np.zeros_like(p)
@@ -227,7 +226,7 @@ def _trace(shapes: list, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.n
     t_best = np.full(len(d), np.inf)
     idx = np.full(len(d), -1)
     for k, s in enumerate(shapes):
-        t, _ = s.intersect(o, d)
+        t = s.intersect(o, d)
         closer = t < t_best
         t_best = np.where(closer, t, t_best)
         idx = np.where(closer, k, idx)
