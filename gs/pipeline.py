@@ -1,0 +1,496 @@
+"""Config -> Snakemake targets: the pure-Python half of ``rules/common.smk``.
+
+Everything here is plain Python over the validated config dict and the method registry, so it
+is fast (no torch import) and unit-testable without Snakemake.
+
+Results layout (every file is a target on its own)::
+
+    {results}/{dataset}/{scene}/scene.json                       prepared scene (protocol, inputs)
+    {results}/{dataset}/{scene}/{method}/{variant}/              a training method's run
+        point_cloud.ply  train_stats.json  checkpoints/  metrics.json  renders/
+    {results}/{dataset}/{scene}/{method}/{variant}/codec/        a trained codec's bitstream
+        bitstream/  point_cloud.ply (decoded)  codec_stats.json
+    {results}/{dataset}/{scene}/{codec}@{base}/{cvariant}@{bvariant}/   a codec over a trained model
+        bitstream/  point_cloud.ply (decoded)  codec_stats.json  metrics.json  renders/
+    {results}/tables/  results.csv, results.html, {dataset}_survey.csv, {dataset}.md/.tex/.html
+    {results}/plots/   {dataset}_rd.png/.svg
+    {results}/strips/  {dataset}/{scene}.png
+    {results}/provenance.json, provenance.html
+
+``@`` separates a codec from the trained model it compresses: ``hgsc@gns/q8@default`` is HGSC
+at its ``q8`` rate point over GNS at its ``default`` variant. Method ids and variant names never
+contain ``/`` or ``@`` (checked), so every path parses one way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
+_NAME = re.compile(NAME_RE + r"\Z")
+SEP = "@"
+PROTOCOL_KEYS = ("images", "resolution", "max_side", "test_every", "white_background")
+RD_METRICS = ("psnr", "ssim", "lpips")
+
+
+class ConfigError(ValueError):
+    """A config that passed the schema but names something that does not exist."""
+
+
+# ------------------------------------------------------------------------------ registry access
+def _registry(methods: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    if methods is not None:
+        return methods
+    from gs.methods.registry import METHODS
+
+    return METHODS
+
+
+def train_methods(methods: Mapping[str, Any] | None = None) -> list[str]:
+    return [m for m, s in _registry(methods).items() if s.kind == "train"]
+
+
+def codec_methods(methods: Mapping[str, Any] | None = None) -> list[str]:
+    """Post-training codecs (``kind == "codec"``): they compress any trained model."""
+    return [m for m, s in _registry(methods).items() if s.kind == "codec"]
+
+
+def trained_codecs(methods: Mapping[str, Any] | None = None) -> list[str]:
+    """Training methods that also bring a codec (their own bitstream, e.g. NSVQ-GS)."""
+    return [m for m, s in _registry(methods).items() if s.kind == "train" and s.codec]
+
+
+# ------------------------------------------------------------------------------ run identity
+@dataclass(frozen=True)
+class Run:
+    """One evaluated model: ``method``/``variant`` as they appear in paths and tables."""
+
+    dataset: str
+    scene: str
+    method: str
+    variant: str
+
+    @property
+    def is_codec_over_base(self) -> bool:
+        return SEP in self.method
+
+    def parts(self) -> tuple[str, str, str | None, str | None]:
+        """(method, variant, base, base_variant); base is None for a training method."""
+        return split_run(self.method, self.variant)
+
+    def dir(self, results: str | Path = "results") -> str:
+        return f"{results}/{self.dataset}/{self.scene}/{self.method}/{self.variant}"
+
+
+def join_run(codec: str, cvariant: str, base: str, bvariant: str) -> tuple[str, str]:
+    return f"{codec}{SEP}{base}", f"{cvariant}{SEP}{bvariant}"
+
+
+def split_run(method: str, variant: str) -> tuple[str, str, str | None, str | None]:
+    if SEP not in method:
+        return method, variant, None, None
+    codec, base = method.split(SEP, 1)
+    if SEP not in variant:
+        raise ValueError(f"run '{method}/{variant}': a codec over a base needs variant 'cvariant@bvariant'")
+    cvariant, bvariant = variant.split(SEP, 1)
+    return codec, cvariant, base, bvariant
+
+
+# ------------------------------------------------------------------------------ method selection
+def _pick_evenly(names: list[str], n: int) -> list[str]:
+    if n >= len(names):
+        return list(names)
+    if n == 1:
+        return [names[0]]
+    idx = sorted({round(i * (len(names) - 1) / (n - 1)) for i in range(n)})
+    return [names[i] for i in idx]
+
+
+def select_variants(method: str, spec: Any, choice: Any) -> list[str]:
+    """Variants named by the config: a list, ``all``, ``default``, or a number N (N rate points
+    spread evenly over the method's sweep, in registry order)."""
+    names = list(spec.variants)
+    if choice is None or choice == "default":
+        out = [spec.default_variant]
+    elif choice == "all":
+        out = names
+    elif isinstance(choice, int) and not isinstance(choice, bool):
+        out = _pick_evenly(names, max(1, choice))
+    elif isinstance(choice, str):
+        out = [choice]
+    else:
+        out = list(choice)
+    unknown = [v for v in out if v not in spec.variants]
+    if unknown:
+        raise ConfigError(f"methods.{method}.variants: unknown variant(s) {unknown} (registered: {names})")
+    return out
+
+
+def selected_methods(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Method id -> its config block (``variants``, ``bases``, ``params``), registry order.
+
+    ``methods: all`` (or no ``methods`` key) selects every registered method at its default
+    variant; a mapping selects the methods it names (``enabled: false`` switches one off).
+    """
+    reg = _registry(methods)
+    sel = config.get("methods", "all")
+    if sel is None or sel == "all":
+        sel = {m: {} for m in reg}
+    unknown = [m for m in sel if m not in reg]
+    if unknown:
+        raise ConfigError(f"methods: unknown method(s) {unknown} (registered: {sorted(reg)})")
+    out = {}
+    for m in reg:  # registry order keeps tables stable
+        if m in sel and (sel[m] or {}).get("enabled", True):
+            out[m] = dict(sel[m] or {})
+    for m, spec in reg.items():
+        bad = [n for n in [m, *spec.variants] if not _NAME.match(n)]
+        if bad:
+            raise ConfigError(f"method '{m}': ids and variant names must match {NAME_RE} (got {bad})")
+    return out
+
+
+def codec_bases(config: Mapping[str, Any], codec: str, block: Mapping[str, Any],
+                methods: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(base method, base variant) pairs a codec runs over; ``bases`` entries are ``method`` (its
+    default variant) or ``method/variant``; default: the baseline's default variant."""
+    reg = _registry(methods)
+    trains = train_methods(reg)
+    bases = block.get("bases") or [trains[0]]
+    out = []
+    for b in bases:
+        base, _, bvariant = b.partition("/")
+        if base not in trains:
+            raise ConfigError(f"methods.{codec}.bases: '{base}' is not a training method (have: {trains})")
+        bvariant = bvariant or reg[base].default_variant
+        if bvariant not in reg[base].variants:
+            raise ConfigError(f"methods.{codec}.bases: '{base}' has no variant '{bvariant}'")
+        out.append((base, bvariant))
+    return out
+
+
+# ------------------------------------------------------------------------------ datasets
+def datasets(config: Mapping[str, Any]) -> list[str]:
+    return list(config.get("datasets") or {})
+
+
+def scenes(config: Mapping[str, Any], dataset: str) -> list[str]:
+    sc = config["datasets"][dataset].get("scenes") or {}
+    return list(sc) if isinstance(sc, Mapping) else list(sc)
+
+
+def all_scenes(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(d, s) for d in datasets(config) for s in scenes(config, d)]
+
+
+def scene_block(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:
+    sc = config["datasets"][dataset].get("scenes") or {}
+    if scene not in sc:
+        raise ConfigError(f"datasets.{dataset}: no scene '{scene}' (have: {list(sc)})")
+    return dict(sc[scene] or {}) if isinstance(sc, Mapping) else {}
+
+
+def scene_protocol(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:
+    """Keyword arguments for ``gs.data.load_scene``: scene <- dataset <- top level."""
+    ds, sc = config["datasets"][dataset], scene_block(config, dataset, scene)
+    out = {"images": None, "resolution": -1, "max_side": 1600, "test_every": 8, "white_background": None}
+    for src in (config, ds, sc):
+        out.update({k: src[k] for k in PROTOCOL_KEYS if k in src})
+    return out
+
+
+def archive_file(ds: Mapping[str, Any]) -> str:
+    if ds.get("archive"):
+        return ds["archive"]
+    from gs.data.download import archive_name  # stdlib only
+
+    return archive_name(ds["url"])
+
+
+def archive_stem(name: str) -> str:
+    for suf in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".zip", ".tar"):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
+def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Archive file name -> {url, sha256} for every download dataset (datasets may share one)."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in datasets(config):
+        ds = config["datasets"][d]
+        if ds.get("source") != "download":
+            continue
+        name = archive_file(ds)
+        entry = {"url": ds["url"], "sha256": ds.get("sha256")}
+        if name in out and out[name] != entry:
+            raise ConfigError(f"datasets.{d}: archive '{name}' is given with two different urls/sha256")
+        out[name] = entry
+    return out
+
+
+def scene_location(config: Mapping[str, Any], dataset: str, scene: str) -> tuple[str, str | None]:
+    """(path of the scene folder, path of the folder a rule must produce first or None)."""
+    ds, sc = config["datasets"][dataset], scene_block(config, dataset, scene)
+    data_dir = config.get("data_dir", ".data")
+    src = ds.get("source")
+    if src == "synthetic":
+        path = f"{data_dir}/generated/{dataset}/{scene}"
+        return path, path
+    if src == "download":
+        root = f"{data_dir}/extracted/{archive_stem(archive_file(ds))}"
+        sub = ds.get("subdir") or ""
+        path = sc.get("path") or "/".join(p for p in (root, sub, scene) if p)
+        return path, root
+    if src == "local":
+        if sc.get("path"):
+            return str(sc["path"]), None
+        if not ds.get("root"):
+            raise ConfigError(f"datasets.{dataset}: a local dataset needs 'root' or a 'path' per scene")
+        return f"{ds['root']}/{scene}", None
+    raise ConfigError(f"datasets.{dataset}.source: unknown source '{src}'")
+
+
+def generate_params(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:
+    ds, sc = config["datasets"][dataset], scene_block(config, dataset, scene)
+    return {**(ds.get("generate") or {}), **(sc.get("generate") or {})}
+
+
+# ------------------------------------------------------------------------------ runs and targets
+def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[Run]:
+    """Every (dataset, scene, method, variant) the config asks for, codecs over bases included."""
+    reg = _registry(methods)
+    sel = selected_methods(config, reg)
+    out: list[Run] = []
+    for d, s in all_scenes(config):
+        for m, block in sel.items():
+            spec = reg[m]
+            variants = select_variants(m, spec, block.get("variants"))
+            if spec.kind == "train":
+                out += [Run(d, s, m, v) for v in variants]
+            else:
+                for base, bvariant in codec_bases(config, m, block, reg):
+                    for v in variants:
+                        out.append(Run(d, s, *join_run(m, v, base, bvariant)))
+    seen, uniq = set(), []
+    for r in out:
+        if r not in seen:
+            seen.add(r)
+            uniq.append(r)
+    return uniq
+
+
+def baseline_method(methods: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """The run every other method is compared to: the registry's first training method at
+    its default variant."""
+    reg = _registry(methods)
+    first = train_methods(reg)[0]
+    return first, reg[first].default_variant
+
+
+def baseline_inputs(method: str, methods: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Params a method takes from the baseline's run (param -> train_stats key); {} for the
+    baseline itself."""
+    reg = _registry(methods)
+    if method == baseline_method(reg)[0]:
+        return {}
+    return dict(getattr(reg[method], "baseline_inputs", None) or {})
+
+
+def method_params(config: Mapping[str, Any], method: str, variant: str, dataset: str, scene: str,
+                  methods: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Registry params (defaults <- presets <- variant) <- the config's ``methods.{m}.params``."""
+    reg = _registry(methods)
+    block = (config.get("methods") or {}) if isinstance(config.get("methods"), Mapping) else {}
+    overrides = (block.get(method) or {}).get("params") or {}
+    return reg[method].params_for(variant, dataset, scene, overrides=overrides)
+
+
+def metrics_targets(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[str]:
+    res = config.get("results_dir", "results")
+    return [f"{r.dir(res)}/metrics.json" for r in runs(config, methods)]
+
+
+def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The files the report stage writes, grouped by kind (all are ``rule all`` targets)."""
+    res = config.get("results_dir", "results")
+    ds = datasets(config)
+    return {
+        "results": [f"{res}/tables/results.csv", f"{res}/tables/results.html"],
+        "tables": [f"{res}/tables/{d}{ext}" for d in ds for ext in ("_survey.csv", ".md", ".tex", ".html")],
+        "plots": [f"{res}/plots/{d}_rd{ext}" for d in ds for ext in (".png", ".svg")],
+        "strips": [f"{res}/strips/{d}/{s}.png" for d, s in all_scenes(config)],
+        "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
+    }
+
+
+def all_targets(config: Mapping[str, Any]) -> list[str]:
+    return [p for group in report_targets(config).values() for p in group]
+
+
+# ------------------------------------------------------------------------------ wildcards
+def _alternation(names: Iterable[str]) -> str:
+    names = sorted(set(names), key=len, reverse=True)  # longest first: no prefix shadowing
+    return "(?:" + "|".join(re.escape(n) for n in names) + ")" if names else "(?!)"
+
+
+def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Regexes that keep every wildcard inside one path component and one meaning."""
+    reg = _registry(methods)
+    trains, codecs = train_methods(reg), codec_methods(reg)
+    names = set(datasets(config))
+    return {
+        "dataset": _alternation(names),
+        "scene": NAME_RE,
+        "method": _alternation(trains),  # a trained model's method (train rule)
+        "trained_codec": _alternation(trained_codecs(reg)),
+        "codec": _alternation(codecs),
+        "base": _alternation(trains),
+        "variant": NAME_RE,
+        "cvariant": NAME_RE,
+        "bvariant": NAME_RE,
+        # an evaluated run: a training method, or codec@base
+        "run": f"(?:{_alternation(trains)}|{_alternation(codecs)}{SEP}{_alternation(trains)})",
+        "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?",
+        "archive": _alternation(downloads(config)) if downloads(config) else "(?!)",
+        "stem": _alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",
+    }
+
+
+# ------------------------------------------------------------------------------ scripts
+def load_scene_from_manifest(manifest: str | Path):
+    """Load the scene a ``scene.json`` (written by the prepare_scene rule) describes."""
+    import json
+
+    from gs.data import load_scene
+
+    info = json.loads(Path(manifest).read_text())
+    return load_scene(info["path"], **info["protocol"])
+
+
+# ------------------------------------------------------------------------------ report helpers
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f3f3f3; position: sticky; top: 0; }
+td:first-child, th:first-child { text-align: left; }
+tr:hover td { background: #f8f8ff; }
+p.note { font-size: 12px; color: #555; }
+"""
+
+
+def _page(title: str, body: str) -> str:
+    from html import escape
+
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{_CSS}</style></head>\n<body>\n<h2>{escape(title)}</h2>\n{body}\n</body></html>\n")
+
+
+def write_html_table(df, path: str | Path, *, title: str, table_id: str = "results-table") -> Path:
+    """A self-contained HTML page with ``df`` as a table (the report shows it in a frame)."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            if v != v:  # NaN
+                return "–"
+            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+        return str(v)
+
+    body = df.to_html(index=False, table_id=table_id, border=0, na_rep="–", formatters={
+        c: fmt for c in df.columns}, escape=True)
+    path = Path(path)
+    path.write_text(_page(title, body))
+    return path
+
+
+def markdown_to_html(md: str, *, title: str, table_id: str) -> str:
+    """The Markdown table (with ``**best**``, ``<u>second</u>``, ``*paper*``) as HTML."""
+    from html import escape
+
+    def inline(s: str) -> str:
+        s = escape(s.strip()).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
+        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+        return re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<i>\1</i>", s)
+
+    lines = md.splitlines()
+    rows = [ln for ln in lines if ln.startswith("|")]
+    notes = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("|") and not ln.startswith("#")]
+    html = [f'<table id="{table_id}">']
+    for i, ln in enumerate(rows):
+        cells = ln.strip().strip("|").split("|")
+        if i == 1 and all(set(c.strip()) <= set("-:") for c in cells):
+            continue
+        tag = "th" if i == 0 else "td"
+        html.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
+    html.append("</table>")
+    html += [f'<p class="note">{inline(n)}</p>' for n in notes]
+    return _page(title, "\n".join(html))
+
+
+def strip_runs(runs: list[tuple[str, str, str]], methods: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(label, metrics path) for a comparison strip: the baseline (first training method of
+    the registry) first, then one run per method, its default variant when present."""
+    reg = _registry(methods)
+    order = {m: i for i, m in enumerate(reg)}
+    by_method: dict[str, list[tuple[str, str]]] = {}
+    for method, variant, path in runs:
+        by_method.setdefault(method, []).append((variant, path))
+
+    def key(m: str) -> tuple[int, int, str]:
+        codec, _, base, _ = split_run(m, "x@x") if SEP in m else (m, None, None, None)
+        return (1 if base else 0, order.get(codec, len(order)), m)
+
+    out = []
+    for m in sorted(by_method, key=key):
+        codec = m.split(SEP, 1)[0]
+        default = reg[codec].default_variant if codec in reg else None
+        pick = next(((v, p) for v, p in by_method[m] if v.split(SEP, 1)[0] == default), by_method[m][0])
+        out.append((f"{m} {pick[0]}", pick[1]))
+    return out
+
+
+def provenance_html(info: Mapping[str, Any]) -> str:
+    from html import escape
+    import json
+
+    def table(d: Mapping[str, Any]) -> str:
+        rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in d.items())
+        return f"<table>{rows}</table>"
+
+    body = [f"<p>git commit: <code>{escape(str(info.get('git_commit')))}</code></p>",
+            "<h3>Versions</h3>", table(info.get("versions") or {}),
+            "<h3>Protocol</h3>", f"<pre>{escape(json.dumps(info.get('protocol'), indent=2, default=str))}</pre>",
+            "<h3>Configuration</h3>", f"<pre>{escape(json.dumps(info.get('config'), indent=2, default=str))}</pre>"]
+    return _page("GS Bench: provenance", "\n".join(body))
+
+
+# ------------------------------------------------------------------------------ resume safety
+def run_fingerprint(*parts: Any) -> str:
+    """A stable hash of everything a training run depends on (params, settings, scene manifest)."""
+    import hashlib
+    import json
+
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def guard_checkpoints(run_dir: str | Path, fingerprint: str) -> bool:
+    """Keep ``run_dir/checkpoints`` only when it belongs to the same run (same fingerprint).
+
+    Snakemake removes a job's declared outputs before rerunning it, but the checkpoints are
+    deliberately not outputs (so a killed job resumes). When the job reruns because its inputs
+    or params changed, resuming would continue a different run: drop the checkpoints then.
+    Returns True when checkpoints were kept for resuming."""
+    import shutil
+
+    ckpt = Path(run_dir) / "checkpoints"
+    stamp = ckpt / "RUN_FINGERPRINT"
+    keep = ckpt.is_dir() and stamp.is_file() and stamp.read_text().strip() == fingerprint
+    if ckpt.exists() and not keep:
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+    return keep and any(ckpt.glob("ckpt_*"))

@@ -1,0 +1,190 @@
+# Helpers that turn the validated config + the method registry into targets, paths and params.
+# The logic lives in gs/pipeline.py (plain Python, unit-tested); this file only adapts it to
+# Snakemake's wildcards. Method ids come from the registry, never from a rule.
+import json
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)  # the gs package of this checkout, installed or not
+
+from gs import pipeline
+from gs.methods.registry import METHODS
+
+try:
+    RUNS = pipeline.runs(config)
+    DOWNLOADS = pipeline.downloads(config)
+    CONSTRAINTS = pipeline.wildcard_constraints(config)
+except pipeline.ConfigError as e:
+    raise WorkflowError(f"config error: {e}")
+
+RESULTS = config["results_dir"]
+# paper numbers ship with the code: a relative path that is not in the working directory is
+# taken relative to this checkout (so --directory elsewhere still finds them)
+if not os.path.isabs(config["paper_results"]) and not os.path.exists(config["paper_results"]):
+    config["paper_results"] = os.path.join(workflow.basedir, config["paper_results"])
+DATA = config["data_dir"]
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+# GPU jobs ask for one GPU unless the config pins the CPU (slurm turns gpu=1 into --gpus=1;
+# locally it only counts against --resources gpu=N when that is given).
+GPU = 0 if config["device"] == "cpu" else 1
+ITER_SCALE = config["iterations"] / 30000
+# conda environments (--software-deployment-method conda); paths are relative to rules/
+CPU_ENV = "../envs/gsbench-cpu.yaml"
+GPU_ENV = CPU_ENV if config["device"] == "cpu" else "../envs/gsbench-cuda.yaml"
+
+
+def all_targets(config):
+    return pipeline.all_targets(config)
+
+
+def metrics_files(wildcards=None):
+    return [f"{r.dir(RESULTS)}/metrics.json" for r in RUNS]
+
+
+def dataset_metrics(wildcards):
+    return [f"{r.dir(RESULTS)}/metrics.json" for r in RUNS if r.dataset == wildcards.dataset]
+
+
+def scene_runs(wildcards):
+    return [r for r in RUNS if r.dataset == wildcards.dataset and r.scene == wildcards.scene]
+
+
+def scene_metrics(wildcards):
+    return [f"{r.dir(RESULTS)}/metrics.json" for r in scene_runs(wildcards)]
+
+
+def scene_manifest(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/scene.json"
+
+
+# ---------------------------------------------------------------------- data
+def download_url(wildcards):
+    return DOWNLOADS[wildcards.archive]["url"]
+
+
+def download_sha256(wildcards):
+    return DOWNLOADS[wildcards.archive]["sha256"] or ""
+
+
+def archive_for_stem(wildcards):
+    names = [a for a in DOWNLOADS if pipeline.archive_stem(a) == wildcards.stem]
+    return f"{DATA}/downloads/{names[0]}"
+
+
+def scene_source(wildcards):
+    """What must exist before a scene can be prepared: a generated or extracted folder, or the
+    local scene folder itself."""
+    path, producer = pipeline.scene_location(config, wildcards.dataset, wildcards.scene)
+    return [producer or path]
+
+
+def scene_path(wildcards):
+    return pipeline.scene_location(config, wildcards.dataset, wildcards.scene)[0]
+
+
+def scene_protocol(wildcards):
+    return pipeline.scene_protocol(config, wildcards.dataset, wildcards.scene)
+
+
+def generate_params(wildcards):
+    return pipeline.generate_params(config, wildcards.dataset, wildcards.scene)
+
+
+# ---------------------------------------------------------------------- train / compress
+def train_params(wildcards):
+    return pipeline.method_params(config, wildcards.method, wildcards.variant, wildcards.dataset, wildcards.scene)
+
+
+def baseline_stats(wildcards):
+    """The baseline's train_stats.json when this method takes params from it, else nothing."""
+    if not pipeline.baseline_inputs(wildcards.method):
+        return []
+    base, bvariant = pipeline.baseline_method()
+    return [f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{base}/{bvariant}/train_stats.json"]
+
+
+def baseline_params(wildcards):
+    return pipeline.baseline_inputs(wildcards.method)
+
+
+def codec_params(wildcards):
+    return pipeline.method_params(config, wildcards.codec, wildcards.cvariant, wildcards.dataset, wildcards.scene)
+
+
+def trained_codec_params(wildcards):
+    return pipeline.method_params(
+        config, wildcards.trained_codec, wildcards.variant, wildcards.dataset, wildcards.scene
+    )
+
+
+def train_settings(wildcards=None):
+    keys = ("iterations", "seed", "backend", "device", "checkpoint_every")
+    return {k: config[k] for k in keys}
+
+
+def base_model(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{wildcards.base}/{wildcards.bvariant}/point_cloud.ply"
+
+
+def trained_codec_model(wildcards):
+    return f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{wildcards.trained_codec}/{wildcards.variant}/point_cloud.ply"
+
+
+# ---------------------------------------------------------------------- evaluate
+def evaluate_inputs(wildcards):
+    """The model a run is scored on, and the statistics files that travel with it."""
+    run = pipeline.Run(wildcards.dataset, wildcards.scene, wildcards.run, wildcards.rvariant)
+    d = run.dir(RESULTS)
+    method, variant, base, bvariant = run.parts()
+    out = {"scene": scene_manifest(wildcards)}
+    if base is not None:
+        bdir = f"{RESULTS}/{run.dataset}/{run.scene}/{base}/{bvariant}"
+        out.update(model=f"{d}/point_cloud.ply", codec_stats=f"{d}/codec_stats.json",
+                   train_stats=f"{bdir}/train_stats.json")
+    elif METHODS[method].codec:
+        out.update(model=f"{d}/codec/point_cloud.ply", codec_stats=f"{d}/codec/codec_stats.json",
+                   train_stats=f"{d}/train_stats.json")
+    else:
+        out.update(model=f"{d}/point_cloud.ply", train_stats=f"{d}/train_stats.json")
+    return out
+
+
+# ---------------------------------------------------------------------- resources
+# Runtimes in minutes for the slurm executor, scaled by the schedule; retries (attempt) grow
+# memory and time so a job killed for either gets more on its next try.
+def train_runtime(wildcards, attempt):
+    return int(30 + 150 * ITER_SCALE) * attempt
+
+
+def train_mem(wildcards, attempt):
+    return 16000 * attempt
+
+
+def eval_runtime(wildcards, attempt):
+    return 30 * attempt
+
+
+def eval_mem(wildcards, attempt):
+    return 8000 * attempt
+
+
+# ---------------------------------------------------------------------- report
+def dataset_title(wildcards):
+    return config["datasets"][wildcards.dataset].get("title", wildcards.dataset)
+
+
+def protocol_summary(wildcards=None):
+    return {
+        "iterations": config["iterations"],
+        "seed": config["seed"],
+        "backend": config["backend"],
+        "device": config["device"],
+        "test_every": config["test_every"],
+        "max_side": config["max_side"],
+        "scenes": {f"{d}/{s}": pipeline.scene_protocol(config, d, s) for d, s in pipeline.all_scenes(config)},
+    }
+
+
+def strip_methods(wildcards):
+    return [[r.method, r.variant] for r in scene_runs(wildcards)]

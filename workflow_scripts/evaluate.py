@@ -1,0 +1,34 @@
+"""Rule evaluate: render the test views, score them, write metrics.json (+ renders/)."""
+import _setup  # noqa: F401
+
+with _setup.logged(snakemake):  # noqa: F821
+    import json
+    from pathlib import Path
+
+    from gs.eval.evaluate import evaluate_model
+    from gs.model import GaussianModel
+    from gs.pipeline import load_scene_from_manifest
+
+    sm = snakemake  # noqa: F821
+    s = sm.params.settings
+    device = None if s["device"] == "auto" else s["device"]
+    scene = load_scene_from_manifest(sm.input.scene)
+    model = GaussianModel.load_ply(sm.input.model)
+    extra, inputs = {}, [sm.input.model]
+    size_bytes, size_reason = Path(sm.input.model).stat().st_size, "PLY file size"
+    train = json.loads(Path(sm.input.train_stats).read_text())
+    for k in ("train_seconds", "peak_memory_bytes", "peak_gpu_memory_bytes", "iterations"):
+        if k in train:
+            extra[k] = train[k]
+    if "codec_stats" in sm.input.keys():
+        codec = json.loads(Path(sm.input.codec_stats).read_text())
+        size_bytes, size_reason = codec["size_bytes"], "bitstream bytes (every file the decoder reads)"
+        extra["encode_seconds"] = codec.get("encode_seconds")
+        extra["decode_seconds"] = codec.get("decode_seconds")
+        inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
+    evaluate_model(
+        model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run, variant=sm.wildcards.rvariant,
+        dataset=sm.wildcards.dataset, scene_name=sm.wildcards.scene, backend=s["backend"], device=device,
+        size_bytes=size_bytes, size_reason=size_reason, model_path=sm.input.model, input_files=inputs,
+        extra=extra, seed=s["seed"], save_gt=False, progress=False,
+    )

@@ -1,0 +1,29 @@
+"""Rule train: train one method/variant on one scene (resumes from its last checkpoint)."""
+import _setup  # noqa: F401
+
+with _setup.logged(snakemake):  # noqa: F821
+    from pathlib import Path
+
+    from gs.pipeline import guard_checkpoints, load_scene_from_manifest, run_fingerprint
+    from gs.train.trainer import TrainConfig, train_method
+
+    sm = snakemake  # noqa: F821
+    s = sm.params.settings
+    cfg = TrainConfig(iterations=s["iterations"], seed=s["seed"], backend=s["backend"], device=s["device"],
+                      checkpoint_every=s["checkpoint_every"], progress=True)
+    params = dict(sm.params.params)
+    if sm.params.from_baseline:  # e.g. a budget relative to the baseline's final count
+        import json
+
+        stats = json.loads(Path(sm.input.baseline[0]).read_text())
+        for param, key in sm.params.from_baseline.items():
+            params.setdefault(param, stats[key])
+    run_dir = Path(sm.output.model).parent
+    fp = run_fingerprint(sm.wildcards.method, params, s, Path(sm.input.scene).read_text())
+    if guard_checkpoints(run_dir, fp):
+        print(f"resuming from the checkpoints in {run_dir / 'checkpoints'}")
+    scene = load_scene_from_manifest(sm.input.scene)
+    print(scene.summary())
+    print(f"method {sm.wildcards.method} variant {sm.wildcards.variant}: {params}")
+    result = train_method(scene, sm.wildcards.method, params, run_dir, cfg)
+    print({k: v for k, v in result.stats.items() if not isinstance(v, (list, dict))})
