@@ -205,9 +205,20 @@ def scene_protocol(config: Mapping[str, Any], dataset: str, scene: str) -> dict[
 def archive_file(ds: Mapping[str, Any]) -> str:
     if ds.get("archive"):
         return ds["archive"]
-    from gs.data.download import archive_name  # stdlib only
-
     return archive_name(ds["url"])
+
+
+def archive_name(url: str) -> str:
+    """The file name a URL's archive is stored under (its last path component)."""
+    import urllib.parse
+    from pathlib import PurePosixPath
+
+    if url.startswith("gdrive:"):
+        return url.split(":", 1)[1]
+    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    if not name:
+        raise ConfigError(f"cannot tell a file name from URL '{url}'; give 'archive:' in the config")
+    return name
 
 
 def archive_stem(name: str) -> str:
@@ -268,7 +279,7 @@ def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) ->
     for d, s in all_scenes(config):
         for m, block in sel.items():
             spec = reg[m]
-            variants = select_variants(m, spec, block.get("variants"))
+            variants = select_variants(m, spec, block.get("variants", config.get("default_variants")))
             if spec.kind == "train":
                 out += [Run(d, s, m, v) for v in variants]
             else:

@@ -77,6 +77,9 @@ def test_runs_cover_methods_variants_and_codec_bases():
 def test_methods_all_and_unknown_names():
     runs = pipeline.runs(_config(methods="all"), REG)
     assert {r.method for r in runs} == {"base", "prune", "vq", "zip@base"}
+    assert {r.variant for r in runs if r.method == "prune"} == {"10pct"}  # default variant
+    runs = pipeline.runs(_config(methods="all", default_variants=2), REG)
+    assert {r.variant for r in runs if r.method == "prune"} == {"5pct", "40pct"}
     with pytest.raises(pipeline.ConfigError, match="nope"):
         pipeline.runs(_config(methods={"nope": None}), REG)
     with pytest.raises(pipeline.ConfigError, match="prune.*'1pct'"):

@@ -28,6 +28,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gs.pipeline import archive_name  # noqa: F401  (stdlib-only, shared with the DAG code)
+
 CHUNK = 1 << 20
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
@@ -59,16 +61,6 @@ def is_google_drive(url: str) -> bool:
         return True
     host = urllib.parse.urlparse(url).netloc.lower()
     return host in ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
-
-
-def archive_name(url: str) -> str:
-    """The file name a URL's archive is stored under (its last path component)."""
-    if url.startswith("gdrive:"):
-        return url.split(":", 1)[1]
-    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
-    if not name:
-        raise DownloadError(f"cannot tell a file name from URL '{url}'; give 'archive:' in the config")
-    return name
 
 
 def _fetch_http(url: str, dest: Path, timeout: float) -> None:
