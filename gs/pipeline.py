@@ -388,7 +388,7 @@ body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; position: sticky; top: 0; }
-td:first-child, th:first-child { text-align: left; }
+td:nth-child(-n+4), th:nth-child(-n+4) { text-align: left; }
 tr:hover td { background: #f8f8ff; }
 p.note { font-size: 12px; color: #555; }
 """

@@ -224,7 +224,7 @@ def test_tiny_end_to_end():
     work = tiny_run()
     res = work / "results"
     cfg = yaml.safe_load(TINY_CONFIG.read_text())
-    expected = {(r.method, r.variant) for r in pipeline.runs({**cfg, "methods": "all"})}
+    expected = {(r.method, r.variant) for r in pipeline.runs(cfg)}
     with open(res / "tables" / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["method"], r["variant"]) for r in rows} == expected
@@ -240,12 +240,12 @@ def test_tiny_end_to_end():
     prov = json.loads((res / "provenance.json").read_text())
     assert prov["protocol"]["iterations"] == cfg["iterations"] and prov["versions"]
     # every run has its renders and a self-describing metrics JSON
-    for r in pipeline.runs({**cfg, "methods": "all"}):
+    for r in pipeline.runs(cfg):
         m = json.loads((work / r.dir("results") / "metrics.json").read_text())
         assert m["method"] == r.method and m["variant"] == r.variant and m["size_bytes"] > 0
         assert any((work / r.dir("results") / "renders").iterdir())
     # codecs are sized by their bitstream, not by the decoded PLY
-    for r in pipeline.runs({**cfg, "methods": "all"}):
+    for r in pipeline.runs(cfg):
         if r.is_codec_over_base:
             stats = json.loads((work / r.dir("results") / "codec_stats.json").read_text())
             m = json.loads((work / r.dir("results") / "metrics.json").read_text())
