@@ -29,6 +29,10 @@ class MethodSpec:
     default_variant: str = "default"
     # a trained codec (NSVQ-GS) may start from the baseline's checkpoint at this iteration
     init_from_baseline_at: int | None = None
+    # params filled from the baseline's run on the same scene: param name -> key of the
+    # baseline's train_stats.json (e.g. GNS's budget_fraction needs the baseline's final count);
+    # the pipeline makes the baseline run an input of this method's training
+    baseline_inputs: dict[str, str] = field(default_factory=dict)
 
     def load(self, attr: str) -> Any:
         path = getattr(self, attr)
@@ -84,19 +88,62 @@ register(MethodSpec(
 register(MethodSpec(
     id="gns", kind="train", title="GNS: gradient-driven natural selection", spec="methods/gns.md",
     strategy="gs.methods.gns:GNSStrategy",
+    baseline_inputs={"baseline_count": "num_gaussians"},
+    # final budget B: budget (absolute) > paper_budget_scale x paper_budget (preset: test.py's
+    # per-scene budgets) > budget_fraction x baseline_count (the baseline's final count)
+    presets={
+        **{f"mipnerf360/{s}": {"paper_budget": 600_000}
+           for s in ("bicycle", "flowers", "garden", "stump", "treehill")},
+        **{f"mipnerf360/{s}": {"paper_budget": 300_000} for s in ("bonsai", "counter", "kitchen", "room")},
+        "deepblending/drjohnson": {"paper_budget": 600_000},
+        "deepblending/playroom": {"paper_budget": 300_000},
+        "tandt/train": {"paper_budget": 300_000},
+        "tandt/truck": {"paper_budget": 600_000},
+    },
+    # the RD sweep; the paper's own budgets: params {paper_budget_scale: 1.0} (0.4 = "small")
+    variants={f"{p}pct": {"budget_fraction": p / 100} for p in (5, 10, 15, 25, 40)},
+    default_variant="15pct",
 ))
 register(MethodSpec(
     id="argp", kind="train", title="ARGP: adaptive opacity pruning + recovery", spec="methods/argp.md",
     strategy="gs.methods.argp:ARGPStrategy",
+    # RD sweep, mild -> aggressive: AOP quantile, IRP freeze quantile, recovered fraction.
+    # Final count / count at 12k (5 IRP rounds): 0.43, 0.27, 0.15 (paper), 0.064, 0.028.
+    # Upstream's effective (broken) freezing: params {freeze_gradients: false}; the pre-Mar-2026
+    # defaults: {freeze_quantile: 0.5, recover_ratio: 0.35} (about 0.20).
+    variants={
+        "mild": {"prune_quantile": 0.005, "freeze_quantile": 0.5, "recover_ratio": 0.6},
+        "light": {"prune_quantile": 0.01, "freeze_quantile": 0.6, "recover_ratio": 0.5},
+        "default": {},  # the paper's setting: 0.01 / 0.7 / 0.4
+        "strong": {"prune_quantile": 0.02, "freeze_quantile": 0.7, "recover_ratio": 0.25},
+        "aggressive": {"prune_quantile": 0.03, "freeze_quantile": 0.8, "recover_ratio": 0.2},
+    },
+    default_variant="default",
 ))
 register(MethodSpec(
     id="edim", kind="train", title="EDIM: error-driven densification + importance", spec="methods/edim.md",
     strategy="gs.methods.edim:EDIMStrategy",
+    # README rows: "Tag + GradPrune" and "+ Decomp 0.1 / 0.3" (post-training importance cut)
+    variants={
+        "tag_gradprune": {},
+        "decomp_0.1": {"final_prune_threshold": 0.1},
+        "decomp_0.3": {"final_prune_threshold": 0.3},
+    },
+    default_variant="decomp_0.1",
 ))
 register(MethodSpec(
     id="nsvqgs", kind="train", title="NSVQ-GS: noise-substituted vector quantization", spec="methods/nsvqgs.md",
     strategy="gs.methods.nsvqgs:NSVQStrategy", codec="gs.methods.nsvqgs:NSVQCodec",
     init_from_baseline_at=15_000,
+    # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec
+    # params); "k4k" = the README's 4096/4096/1024/1024, "k16k" = the repo figure's 14/12-bit point
+    variants={
+        "k256": {"k_scale": 256, "k_rotation": 256, "k_dc": 64, "k_sh": 64},
+        "k1k": {"k_scale": 1024, "k_rotation": 1024, "k_dc": 256, "k_sh": 256},
+        "k4k": {"k_scale": 4096, "k_rotation": 4096, "k_dc": 1024, "k_sh": 1024},
+        "k16k": {"k_scale": 16384, "k_rotation": 16384, "k_dc": 4096, "k_sh": 4096},
+    },
+    default_variant="k4k",
 ))
 register(MethodSpec(
     id="hgsc", kind="codec", title="HGSC: hierarchical Gaussian splatting compression", spec="methods/hgsc.md",

@@ -15,6 +15,8 @@ into the (N,2) tensor returned here, so ``out.means2d.grad`` works as on every b
 
 from __future__ import annotations
 
+import weakref
+
 from typing import Any
 
 import torch
@@ -95,10 +97,16 @@ def rasterize(
     if torch.is_grad_enabled() and native.requires_grad:
         means2d.requires_grad_(True)
 
+        # A weak reference: a hook that held ``native`` itself would form a cycle
+        # (tensor -> hook -> tensor) that keeps every iteration's autograd graph, and its GPU
+        # buffers, alive until Python's cyclic GC happens to run.
+        native_ref = weakref.ref(native)
+
         def _copy_grad(g: torch.Tensor) -> None:
             means2d.grad = g[0].detach().clone() if means2d.grad is None else means2d.grad + g[0].detach()
-            if absgrad and getattr(native, "absgrad", None) is not None:
-                means2d.absgrad = native.absgrad[0].detach()
+            src = native_ref()
+            if absgrad and src is not None and getattr(src, "absgrad", None) is not None:
+                means2d.absgrad = src.absgrad[0].detach()
 
         native.register_hook(_copy_grad)
     radii = meta["radii"]

@@ -49,6 +49,9 @@ class TrainContext:
     step: int = 0
     active_sh_degree: int = 0
     log: dict[str, Any] = field(default_factory=dict)
+    #: the training view of the current iteration (set by the Trainer before it renders), for
+    #: strategies that render or cull per view (NSVQ-GS's visible-only quantization)
+    camera: Any = None
 
     def at(self, reference_step: int) -> int:
         """Iteration of this run that corresponds to ``reference_step`` of the 30k recipe."""
@@ -70,6 +73,12 @@ class Strategy:
 
     def initialize(self, ctx: TrainContext) -> None:
         pass
+
+    def num_iterations(self, ctx: TrainContext) -> int:
+        """Iterations this run trains. Default: ``ctx.iterations`` (the 30k recipe, scaled). A
+        method whose recipe is longer than 30k (NSVQ-GS: 45k) returns ``ctx.at(45_000)``;
+        ``ctx.at`` and the position-lr schedule keep the 30k scale (lr flat after it)."""
+        return ctx.iterations
 
     def render_opacities(self, ctx: TrainContext) -> torch.Tensor | None:
         """Opacities to render with (None = the model's own)."""

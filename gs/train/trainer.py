@@ -262,7 +262,7 @@ class Trainer:
         strategy.initialize(ctx)
         self.optimizer = ctx.optimizer  # a strategy may have rebuilt it
         sh_every = ctx.every(cfg.sh_increase_interval)
-        max_steps = cfg.iterations
+        max_steps = strategy.num_iterations(ctx)
         start = ctx.step + 1
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
         bar = None
@@ -279,11 +279,12 @@ class Trainer:
         for step in range(start, max_steps + 1):
             ctx.step = step
             ops.set_lr(ctx.optimizer, "means", expon_lr(step, self.lrs["means"],
-                                                        cfg.position_lr_final * self.scene.extent, max_steps))
+                                                        cfg.position_lr_final * self.scene.extent, cfg.iterations))
             if step % sh_every == 0 and ctx.active_sh_degree < ctx.model.sh_degree:
                 ctx.active_sh_degree += 1
             idx = self.sampler.next()
             cam = self.cameras[idx]
+            ctx.camera = cam
             gt = self.images[idx].float() / 255.0
             out = self.render(cam)
             image = out.image
