@@ -54,7 +54,7 @@ class BaselineStrategy(Strategy):
 
     def is_refine_step(self, ctx: TrainContext, step: int) -> bool:
         return (self.densifying(ctx, step) and step > ctx.at(self.cfg.densify_from)
-                and step % ctx.every(self.cfg.densify_interval) == 0)
+                and step % ctx.refine_every(self.cfg.densify_interval) == 0)
 
     def is_reset_step(self, ctx: TrainContext, step: int) -> bool:
         if not self.densifying(ctx, step):

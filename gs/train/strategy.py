@@ -49,6 +49,9 @@ class TrainContext:
     step: int = 0
     active_sh_degree: int = 0
     log: dict[str, Any] = field(default_factory=dict)
+    #: floor of the refinement interval: a 30k-recipe interval of 100 scaled to a short run
+    #: would refine every step from single-view gradients and the count would explode
+    min_refine_interval: int = 10
     #: the training view of the current iteration (set by the Trainer before it renders), for
     #: strategies that render or cull per view (NSVQ-GS's visible-only quantization)
     camera: Any = None
@@ -56,6 +59,11 @@ class TrainContext:
     def at(self, reference_step: int) -> int:
         """Iteration of this run that corresponds to ``reference_step`` of the 30k recipe."""
         return int(round(reference_step * self.iterations / REFERENCE_ITERATIONS))
+
+    def refine_every(self, reference_interval: int) -> int:
+        """A densification interval of the 30k recipe, scaled, never below
+        ``min_refine_interval`` (no effect at 3000 iterations or more)."""
+        return max(self.min_refine_interval, self.at(reference_interval))
 
     def every(self, reference_interval: int) -> int:
         """An interval of the 30k recipe, scaled, never below 1."""

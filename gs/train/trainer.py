@@ -53,6 +53,7 @@ class TrainConfig:
     init_checkpoint: str | None = None  # start from another run's checkpoint (e.g. baseline @15k)
     progress: bool = True
     log_every: int = 50  # progress bar refresh and NaN check interval
+    min_refine_interval: int = 10  # see TrainContext.min_refine_interval
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -119,7 +120,8 @@ def _load_optimizer_state_by_name(opt: torch.optim.Optimizer, saved: dict[str, A
             opt.state[p]["step"] = opt.state[p]["step"].to(p.device if opt.defaults.get("fused") else "cpu")
 
 
-def save_checkpoint(path: Path, ctx: TrainContext, strategy: Strategy, view_state: dict) -> None:
+def save_checkpoint(path: Path, ctx: TrainContext, strategy: Strategy, view_state: dict,
+                    train_seconds: float = 0.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "step": ctx.step,
@@ -130,6 +132,7 @@ def save_checkpoint(path: Path, ctx: TrainContext, strategy: Strategy, view_stat
         "optimizer": _optimizer_state_by_name(ctx.optimizer),
         "strategy": {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in strategy.state_dict().items()},
         "strategy_class": type(strategy).__name__,
+        "train_seconds": train_seconds,
         "views": view_state,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
@@ -199,9 +202,12 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, scene=scene, scene_extent=E,
             iterations=config.iterations, backend=self.backend_name, device=self.device,
             background=scene.background.to(self.device), seed=config.seed,
+            min_refine_interval=config.min_refine_interval,
         )
+        self.prior_seconds = 0.0  # training time of earlier attempts of this run (resume)
         self.ctx.log["artifacts"] = {}
         self.history: list[dict[str, Any]] = []
+        self._t0: float | None = None
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -219,6 +225,7 @@ class Trainer:
         self.ctx.step = int(round(ck["step"] * self.cfg.iterations / ck.get("iterations", self.cfg.iterations)))
         self.ctx.active_sh_degree = ck.get("active_sh_degree", 0)
         if own_run:
+            self.prior_seconds = float(ck.get("train_seconds", 0.0))
             if ck.get("strategy_class") == type(self.strategy).__name__:
                 self.strategy.load_state_dict({k: (v.to(self.device) if torch.is_tensor(v) else v)
                                                for k, v in ck["strategy"].items()})
@@ -234,7 +241,8 @@ class Trainer:
         if self.ckpt_dir is None:
             return
         path = self.ckpt_dir / f"ckpt_{self.ctx.step}.pt"
-        save_checkpoint(path, self.ctx, self.strategy, self.sampler.state())
+        elapsed = self.prior_seconds + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+        save_checkpoint(path, self.ctx, self.strategy, self.sampler.state(), elapsed)
         old = sorted(self.ckpt_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
         for p in old[: max(0, len(old) - self.cfg.keep_checkpoints)]:
             p.unlink(missing_ok=True)
@@ -274,7 +282,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             torch.cuda.synchronize(self.device)
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         last_loss = float("nan")
         for step in range(start, max_steps + 1):
             ctx.step = step
@@ -320,7 +328,9 @@ class Trainer:
             strategy.finalize(ctx)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - t0
+        seconds = self.prior_seconds + time.perf_counter() - t0
+        if math.isnan(last_loss) and self.history:
+            last_loss = self.history[-1]["loss"]
         if bar is not None:
             bar.close()
         self.model = ctx.model
