@@ -148,4 +148,17 @@ register(MethodSpec(
 register(MethodSpec(
     id="hgsc", kind="codec", title="HGSC: hierarchical Gaussian splatting compression", spec="methods/hgsc.md",
     codec="gs.methods.hgsc:HGSCCodec",
+    # the paper's big-scene setting (Mip-NeRF 360, T&T, DB: run_big_scenes.py)
+    defaults={"prune_percent": 66.0, "block_size": 512, "lod_bits": 8, "lod_bits_uv": 4},
+    # the RD sweep: prune percentage (REMOVED) and LoD residual bit depths;
+    # "small_scenes" = the paper's other setting (BungeeNeRF, DyMVHumans: run_small_scenes.py)
+    variants={
+        "p40_b10": {"prune_percent": 40.0, "lod_bits": 10, "lod_bits_uv": 6},
+        "p50": {"prune_percent": 50.0},
+        "small_scenes": {"prune_percent": 60.0, "block_size": 256},
+        "default": {},
+        "p75_b6": {"prune_percent": 75.0, "lod_bits": 6, "lod_bits_uv": 3},
+        "p85_b5": {"prune_percent": 85.0, "lod_bits": 5, "lod_bits_uv": 3},
+    },
+    default_variant="default",
 ))
