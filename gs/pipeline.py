@@ -12,14 +12,22 @@ Results layout (every file is a target on its own)::
         bitstream/  point_cloud.ply (decoded)  codec_stats.json
     {results}/{dataset}/{scene}/{codec}@{base}/{cvariant}@{bvariant}/   a codec over a trained model
         bitstream/  point_cloud.ply (decoded)  codec_stats.json  metrics.json  renders/
-    {results}/tables/  results.csv, results.html, {dataset}_survey.csv, {dataset}.md/.tex/.html
+    {results}/tables/  results.csv, results.html, {dataset}_survey.csv, {dataset}.md/.tex/.html,
+                       {dataset}_bd.csv/.md/.html, bd_summary.csv/.md/.html (Bjontegaard deltas)
     {results}/plots/   {dataset}_rd.png/.svg
     {results}/strips/  {dataset}/{scene}.png
     {results}/provenance.json, provenance.html
 
 ``@`` separates a codec from the trained model it compresses: ``hgsc@gns/q8@default`` is HGSC
 at its ``q8`` rate point over GNS at its ``default`` variant. Method ids and variant names never
-contain ``/`` or ``@`` (checked), so every path parses one way.
+contain ``/``, ``@`` or ``~`` (checked), so every path parses one way.
+
+Seeds: ``seeds: [0, 1, 2]`` runs every training job once per seed, each its own DAG branch,
+with everything downstream of it (codecs over it, evaluation). The run at the config's
+``seed`` (default 0) keeps the paths above; another seed N appends ``~seedN`` to the variant
+folder: ``gns/15pct~seed1/``, ``hgsc@gns/q8@15pct~seed1/``, ``nsvqgs/k4k~seed2/codec/``. So a
+single seed (the default) changes nothing, and adding seeds later reuses the runs already done.
+Metrics JSONs record the plain variant and the seed; tables average over seeds.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from typing import Any, Iterable, Mapping
 NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 _NAME = re.compile(NAME_RE + r"\Z")
 SEP = "@"
+SEED_SEP = "~seed"  # variant folder of an extra seed: "<variant>~seed<N>"
+SEED_RE = r"(?:~seed[0-9]+)?"
+_SEED_SUFFIX = re.compile(r"~seed([0-9]+)\Z")
 PROTOCOL_KEYS = ("images", "resolution", "max_side", "test_every", "white_background")
 RD_METRICS = ("psnr", "ssim", "lpips")
 
@@ -66,23 +77,70 @@ def trained_codecs(methods: Mapping[str, Any] | None = None) -> list[str]:
 # ------------------------------------------------------------------------------ run identity
 @dataclass(frozen=True)
 class Run:
-    """One evaluated model: ``method``/``variant`` as they appear in paths and tables."""
+    """One evaluated model: ``method``/``variant`` as they appear in tables; ``seed`` None is
+    the config's ``seed`` (plain paths), an int is an extra seed (``~seed<N>`` folders)."""
 
     dataset: str
     scene: str
     method: str
     variant: str
+    seed: int | None = None
 
     @property
     def is_codec_over_base(self) -> bool:
         return SEP in self.method
+
+    @property
+    def variant_dir(self) -> str:
+        """The variant's folder name: the variant, ``~seed<N>`` appended for an extra seed."""
+        return self.variant if self.seed is None else f"{self.variant}{SEED_SEP}{self.seed}"
 
     def parts(self) -> tuple[str, str, str | None, str | None]:
         """(method, variant, base, base_variant); base is None for a training method."""
         return split_run(self.method, self.variant)
 
     def dir(self, results: str | Path = "results") -> str:
-        return f"{results}/{self.dataset}/{self.scene}/{self.method}/{self.variant}"
+        return f"{results}/{self.dataset}/{self.scene}/{self.method}/{self.variant_dir}"
+
+    def base_run(self) -> "Run | None":
+        """The trained model a codec over a base compresses (same scene and seed)."""
+        _, _, base, bvariant = self.parts()
+        return None if base is None else Run(self.dataset, self.scene, base, bvariant, self.seed)
+
+    @classmethod
+    def from_dir(cls, dataset: str, scene: str, method: str, variant_dir: str) -> "Run":
+        """The run whose folder is ``{dataset}/{scene}/{method}/{variant_dir}``."""
+        variant, seed = split_seed(variant_dir)
+        return cls(dataset, scene, method, variant, seed)
+
+
+def split_seed(variant_dir: str) -> tuple[str, int | None]:
+    """``"15pct~seed1"`` -> ``("15pct", 1)``; ``"15pct"`` -> ``("15pct", None)`` (the config's seed)."""
+    m = _SEED_SUFFIX.search(variant_dir)
+    if not m:
+        return variant_dir, None
+    return variant_dir[: m.start()], int(m.group(1))
+
+
+def seeds(config: Mapping[str, Any]) -> list[int]:
+    """The training seeds: ``seeds`` when given, else ``[seed]``."""
+    out = list(config.get("seeds") or [config.get("seed", 0)])
+    if len(set(out)) != len(out):
+        raise ConfigError(f"seeds: {out} lists a seed twice")
+    return out
+
+
+def primary_seed(config: Mapping[str, Any]) -> int:
+    """The seed shown where one run per method is enough (comparison strips): the config's
+    ``seed`` when it is one of ``seeds``, else the first of them."""
+    base, all_seeds = config.get("seed", 0), seeds(config)
+    return base if base in all_seeds else all_seeds[0]
+
+
+def run_seed(config: Mapping[str, Any], variant_dir: str) -> int:
+    """The seed a job runs with, from its variant folder name (``~seed<N>`` or the config's)."""
+    seed = split_seed(variant_dir)[1]
+    return config.get("seed", 0) if seed is None else seed
 
 
 def join_run(codec: str, cvariant: str, base: str, bvariant: str) -> tuple[str, str]:
@@ -272,20 +330,24 @@ def generate_params(config: Mapping[str, Any], dataset: str, scene: str) -> dict
 
 # ------------------------------------------------------------------------------ runs and targets
 def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[Run]:
-    """Every (dataset, scene, method, variant) the config asks for, codecs over bases included."""
+    """Every (dataset, scene, method, variant, seed) the config asks for, codecs over bases
+    included, seed by seed (the config's seed first when it is among ``seeds``)."""
     reg = _registry(methods)
     sel = selected_methods(config, reg)
+    base_seed = config.get("seed", 0)
+    run_seeds = [None if k == base_seed else k for k in seeds(config)]
     out: list[Run] = []
     for d, s in all_scenes(config):
         for m, block in sel.items():
             spec = reg[m]
             variants = select_variants(m, spec, block.get("variants", config.get("default_variants")))
-            if spec.kind == "train":
-                out += [Run(d, s, m, v) for v in variants]
-            else:
-                for base, bvariant in codec_bases(config, m, block, reg):
-                    for v in variants:
-                        out.append(Run(d, s, *join_run(m, v, base, bvariant)))
+            for k in run_seeds:
+                if spec.kind == "train":
+                    out += [Run(d, s, m, v, k) for v in variants]
+                else:
+                    for base, bvariant in codec_bases(config, m, block, reg):
+                        for v in variants:
+                            out.append(Run(d, s, *join_run(m, v, base, bvariant), k))
     seen, uniq = set(), []
     for r in out:
         if r not in seen:
@@ -332,6 +394,8 @@ def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
     return {
         "results": [f"{res}/tables/results.csv", f"{res}/tables/results.html"],
         "tables": [f"{res}/tables/{d}{ext}" for d in ds for ext in ("_survey.csv", ".md", ".tex", ".html")],
+        "bd": [f"{res}/tables/{d}_bd{ext}" for d in ds for ext in (".csv", ".md", ".html")]
+        + [f"{res}/tables/bd_summary{ext}" for ext in (".csv", ".md", ".html")],
         "plots": [f"{res}/plots/{d}_rd{ext}" for d in ds for ext in (".png", ".svg")],
         "strips": [f"{res}/strips/{d}/{s}.png" for d, s in all_scenes(config)],
         "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
@@ -360,12 +424,12 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
         "trained_codec": _alternation(trained_codecs(reg)),
         "codec": _alternation(codecs),
         "base": _alternation(trains),
-        "variant": NAME_RE,
+        "variant": NAME_RE + SEED_RE,  # a trained model's variant folder (~seed<N> for an extra seed)
         "cvariant": NAME_RE,
-        "bvariant": NAME_RE,
+        "bvariant": NAME_RE + SEED_RE,
         # an evaluated run: a training method, or codec@base
         "run": f"(?:{_alternation(trains)}|{_alternation(codecs)}{SEP}{_alternation(trains)})",
-        "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?",
+        "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?{SEED_RE}",
         "archive": _alternation(downloads(config)) if downloads(config) else "(?!)",
         "stem": _alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",
     }

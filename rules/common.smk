@@ -18,6 +18,7 @@ except pipeline.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 
 RESULTS = config["results_dir"]
+PRIMARY_SEED = pipeline.primary_seed(config)
 # paper numbers ship with the code: a relative path that is not in the working directory is
 # taken relative to this checkout (so --directory elsewhere still finds them)
 if not os.path.isabs(config["paper_results"]) and not os.path.exists(config["paper_results"]):
@@ -47,7 +48,9 @@ def dataset_metrics(wildcards):
 
 
 def scene_runs(wildcards):
-    return [r for r in RUNS if r.dataset == wildcards.dataset and r.scene == wildcards.scene]
+    """The runs of one scene at the primary seed (one per method and variant: the strips)."""
+    return [r for r in RUNS if r.dataset == wildcards.dataset and r.scene == wildcards.scene
+            and pipeline.run_seed(config, r.variant_dir) == PRIMARY_SEED]
 
 
 def scene_metrics(wildcards):
@@ -93,15 +96,19 @@ def generate_params(wildcards):
 
 # ---------------------------------------------------------------------- train / compress
 def train_params(wildcards):
-    return pipeline.method_params(config, wildcards.method, wildcards.variant, wildcards.dataset, wildcards.scene)
+    variant = pipeline.split_seed(wildcards.variant)[0]
+    return pipeline.method_params(config, wildcards.method, variant, wildcards.dataset, wildcards.scene)
 
 
 def baseline_stats(wildcards):
-    """The baseline's train_stats.json when this method takes params from it, else nothing."""
+    """The baseline's train_stats.json (same scene and seed) when this method takes params
+    from it, else nothing."""
     if not pipeline.baseline_inputs(wildcards.method):
         return []
     base, bvariant = pipeline.baseline_method()
-    return [f"{RESULTS}/{wildcards.dataset}/{wildcards.scene}/{base}/{bvariant}/train_stats.json"]
+    seed = pipeline.split_seed(wildcards.variant)[1]
+    run = pipeline.Run(wildcards.dataset, wildcards.scene, base, bvariant, seed)
+    return [f"{run.dir(RESULTS)}/train_stats.json"]
 
 
 def baseline_params(wildcards):
@@ -113,14 +120,16 @@ def codec_params(wildcards):
 
 
 def trained_codec_params(wildcards):
-    return pipeline.method_params(
-        config, wildcards.trained_codec, wildcards.variant, wildcards.dataset, wildcards.scene
-    )
+    variant = pipeline.split_seed(wildcards.variant)[0]
+    return pipeline.method_params(config, wildcards.trained_codec, variant, wildcards.dataset, wildcards.scene)
 
 
-def train_settings(wildcards=None):
-    keys = ("iterations", "seed", "backend", "device", "checkpoint_every")
-    return {k: config[k] for k in keys}
+def train_settings(wildcards):
+    """Schedule, backend, device, and the seed of this job's branch (from ``~seed<N>``)."""
+    keys = ("iterations", "backend", "device", "checkpoint_every")
+    names = wildcards.keys()
+    folder = next(getattr(wildcards, k) for k in ("variant", "bvariant", "rvariant") if k in names)
+    return {**{k: config[k] for k in keys}, "seed": pipeline.run_seed(config, folder)}
 
 
 def base_model(wildcards):
@@ -134,12 +143,12 @@ def trained_codec_model(wildcards):
 # ---------------------------------------------------------------------- evaluate
 def evaluate_inputs(wildcards):
     """The model a run is scored on, and the statistics files that travel with it."""
-    run = pipeline.Run(wildcards.dataset, wildcards.scene, wildcards.run, wildcards.rvariant)
+    run = pipeline.Run.from_dir(wildcards.dataset, wildcards.scene, wildcards.run, wildcards.rvariant)
     d = run.dir(RESULTS)
-    method, variant, base, bvariant = run.parts()
+    method = run.parts()[0]
     out = {"scene": scene_manifest(wildcards)}
-    if base is not None:
-        bdir = f"{RESULTS}/{run.dataset}/{run.scene}/{base}/{bvariant}"
+    if run.base_run() is not None:
+        bdir = run.base_run().dir(RESULTS)
         out.update(model=f"{d}/point_cloud.ply", codec_stats=f"{d}/codec_stats.json",
                    train_stats=f"{bdir}/train_stats.json")
     elif METHODS[method].codec:
@@ -178,6 +187,7 @@ def protocol_summary(wildcards=None):
     return {
         "iterations": config["iterations"],
         "seed": config["seed"],
+        "seeds": pipeline.seeds(config),
         "backend": config["backend"],
         "device": config["device"],
         "test_every": config["test_every"],

@@ -1,6 +1,7 @@
 # Report: results table, per-dataset tables in the papers' style and the 3DGS.zip survey
-# schema, rate-distortion plots, comparison strips and provenance. Every item is registered
-# with report() so `snakemake --report results/report.html` shows it with its caption.
+# schema, Bjontegaard-delta tables, rate-distortion plots, comparison strips and provenance.
+# Every item is registered with report() so `snakemake --report results/report.html` shows it
+# with its caption.
 
 
 rule results_table:
@@ -66,6 +67,59 @@ rule dataset_tables:
         "../workflow_scripts/dataset_tables.py"
 
 
+rule bd_tables:
+    input:
+        csv=rules.results_table.output.csv,
+    output:
+        csv=f"{RESULTS}/tables/{{dataset}}_bd.csv",
+        md=f"{RESULTS}/tables/{{dataset}}_bd.md",
+        html=report(
+            f"{RESULTS}/tables/{{dataset}}_bd.html",
+            caption="../report/bd_table.rst",
+            category="2. Tables",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "BD-rate / BD-PSNR / BD-SSIM vs anchor"},
+        ),
+    params:
+        anchor=config["bd_anchor"],
+        title=dataset_title,
+    log:
+        f"{LOGS}/report/bd_{{dataset}}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        CPU_ENV
+    script:
+        "../workflow_scripts/bd_tables.py"
+
+
+rule bd_summary:
+    input:
+        csv=rules.results_table.output.csv,
+    output:
+        csv=f"{RESULTS}/tables/bd_summary.csv",
+        md=f"{RESULTS}/tables/bd_summary.md",
+        html=report(
+            f"{RESULTS}/tables/bd_summary.html",
+            caption="../report/bd_summary.rst",
+            category="2. Tables",
+            subcategory="All datasets",
+            labels={"dataset": "all (mean)", "table": "BD-rate / BD-PSNR / BD-SSIM vs anchor"},
+        ),
+    params:
+        anchor=config["bd_anchor"],
+    log:
+        f"{LOGS}/report/bd_summary.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        CPU_ENV
+    script:
+        "../workflow_scripts/bd_tables.py"
+
+
 rule rd_plots:
     input:
         csv=rules.results_table.output.csv,
@@ -87,6 +141,7 @@ rule rd_plots:
     params:
         paper_results=config["paper_results"],
         metrics=config["report_metrics"],
+        spread=config["rd_spread"],
         title=dataset_title,
     log:
         f"{LOGS}/report/rd_{{dataset}}.log",

@@ -13,6 +13,7 @@ import yaml
 
 from e2e_helpers import REPO, TINY_CONFIG, snakemake, tiny_run
 from gs import pipeline
+from gs.report.tables import read_survey_csv
 
 
 # ------------------------------------------------------------------------------ a fake registry
@@ -119,12 +120,66 @@ def test_wildcard_constraints_are_unambiguous():
     assert wc["trained_codec"].match("vq") and not wc["trained_codec"].match("base")
 
 
+def test_seeds_are_dag_branches():
+    one = pipeline.runs(_config(), REG)
+    cfg = _config(seeds=[0, 1, 2])
+    runs = pipeline.runs(cfg, REG)
+    assert len(runs) == 3 * len(one) and len(set(runs)) == len(runs)
+    assert [r for r in runs if r.seed is None] == one  # the config's seed keeps today's runs and paths
+    targets = pipeline.metrics_targets(cfg, REG)
+    assert set(pipeline.metrics_targets(_config(), REG)) < set(targets)
+    assert "res/ds/a/prune/40pct~seed1/metrics.json" in targets
+    assert "res/ds/a/zip@prune/q8@40pct~seed2/metrics.json" in targets  # a codec follows its base's seed
+    assert "res/ds/a/vq/default~seed2/metrics.json" in targets
+    r = pipeline.Run.from_dir("ds", "a", "zip@prune", "q8@40pct~seed2")
+    assert (r.variant, r.seed) == ("q8@40pct", 2) and r.dir("res") == "res/ds/a/zip@prune/q8@40pct~seed2"
+    assert r.base_run() == pipeline.Run("ds", "a", "prune", "40pct", 2)
+    assert pipeline.Run.from_dir("ds", "a", "base", "default").seed is None
+    assert pipeline.split_seed("decomp_0.1~seed12") == ("decomp_0.1", 12)
+    assert pipeline.run_seed(cfg, "q8@40pct~seed2") == 2 and pipeline.run_seed({"seed": 5}, "q8@40pct") == 5
+    assert pipeline.primary_seed(cfg) == 0
+    # seeds without the config's seed: every run is suffixed, the strips show the first seed
+    other = _config(seeds=[3, 4])
+    assert all(r.seed in (3, 4) for r in pipeline.runs(other, REG)) and pipeline.primary_seed(other) == 3
+    with pytest.raises(pipeline.ConfigError, match="twice"):
+        pipeline.runs(_config(seeds=[1, 1]), REG)
+    # every seeded folder matches its rule's wildcards, and only one way
+    wc = {k: re.compile(v + r"\Z") for k, v in pipeline.wildcard_constraints(cfg, REG).items()}
+    assert wc["variant"].match("40pct~seed1") and wc["bvariant"].match("40pct~seed1")
+    assert wc["rvariant"].match("q8@40pct~seed2") and wc["rvariant"].match("40pct~seed2")
+    assert not wc["cvariant"].match("q8~seed1") and not wc["variant"].match("40pct~seed")
+    assert not wc["variant"].match("40pct~seed1~seed2")
+
+
+def test_seeds_dry_run(tmp_path):
+    """Two seeds build a DAG with every training job twice, the second seed's GNS reading the
+    second seed's baseline."""
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["seeds"] = [0, 1]
+    p = tmp_path / "seeds.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    run = snakemake("-n", "--configfile", str(p), cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    runs = pipeline.runs(cfg)
+    trains = [r for r in runs if not r.is_codec_over_base]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M))
+    assert counts.get("train") == str(len(trains)) and counts.get("evaluate") == str(len(runs))
+    assert counts.get("bd_tables") == "1" and counts.get("bd_summary") == "1"
+    assert ("input: results/synthetic/tiny/scene.json, results/synthetic/tiny/3dgs/default~seed1/train_stats.json\n"
+            "    output: results/synthetic/tiny/gns/15pct~seed1/point_cloud.ply") in out
+    assert ("input: results/synthetic/tiny/3dgs/default~seed1/point_cloud.ply, results/synthetic/tiny/scene.json\n"
+            "    output: results/synthetic/tiny/hgsc@3dgs/default@default~seed1/point_cloud.ply") in out
+    assert not (tmp_path / "results").exists()
+
+
 def test_report_targets():
     t = pipeline.report_targets(_config())
     assert "res/tables/results.csv" in t["results"]
     assert {"res/tables/ds_survey.csv", "res/tables/ds.md", "res/tables/ds.tex"} <= set(t["tables"])
     assert {"res/plots/ds_rd.png", "res/plots/ds_rd.svg"} <= set(t["plots"])
     assert "res/strips/loc/fern.png" in t["strips"]
+    assert {"res/tables/ds_bd.csv", "res/tables/ds_bd.html", "res/tables/bd_summary.html"} <= set(t["bd"])
 
 
 def test_strip_runs_baseline_first():
@@ -234,7 +289,12 @@ def test_tiny_end_to_end():
     assert all(float(r["psnr"]) > 5 for r in rows)
     survey = (res / "tables" / "synthetic_survey.csv").read_text().splitlines()[0]
     assert survey == "Submethod,PSNR,SSIM,LPIPS,Size [Bytes],#Gaussians"
+    back = read_survey_csv(res / "tables" / "synthetic_survey.csv")  # the survey's units: bytes, counts
+    assert len(back) == len(expected) and back["Size [Bytes]"].notna().all() and (back["#Gaussians"] > 0).all()
+    with open(res / "tables" / "synthetic_bd.csv") as f:
+        assert {r["method"] for r in csv.DictReader(f)} == {m for m, _ in expected}
     for p in ("tables/synthetic.md", "tables/synthetic.tex", "tables/synthetic.html", "tables/results.html",
+              "tables/synthetic_bd.html", "tables/bd_summary.html",
               "plots/synthetic_rd.png", "plots/synthetic_rd.svg", "strips/synthetic/tiny.png", "provenance.json"):
         assert (res / p).stat().st_size > 0, p
     prov = json.loads((res / "provenance.json").read_text())

@@ -1,4 +1,5 @@
-"""Rule evaluate: render the test views, score them, write metrics.json (+ renders/)."""
+"""Rule evaluate: render the test views, score them, write metrics.json (+ renders/); the JSON
+records the plain variant and the seed of the run's branch (``~seed<N>`` folders)."""
 import _setup  # noqa: F401
 
 with _setup.logged(snakemake):  # noqa: F821
@@ -7,7 +8,7 @@ with _setup.logged(snakemake):  # noqa: F821
 
     from gs.eval.evaluate import evaluate_model
     from gs.model import GaussianModel
-    from gs.pipeline import load_scene_from_manifest
+    from gs.pipeline import load_scene_from_manifest, split_seed
 
     sm = snakemake  # noqa: F821
     s = sm.params.settings
@@ -27,8 +28,9 @@ with _setup.logged(snakemake):  # noqa: F821
         extra["decode_seconds"] = codec.get("decode_seconds")
         inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
     evaluate_model(
-        model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run, variant=sm.wildcards.rvariant,
-        dataset=sm.wildcards.dataset, scene_name=sm.wildcards.scene, backend=s["backend"], device=device,
+        model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run,
+        variant=split_seed(sm.wildcards.rvariant)[0], dataset=sm.wildcards.dataset, scene_name=sm.wildcards.scene,
+        backend=s["backend"], device=device,
         size_bytes=size_bytes, size_reason=size_reason, model_path=sm.input.model, input_files=inputs,
         extra=extra, seed=s["seed"], save_gt=False, progress=False,
     )

@@ -15,6 +15,8 @@ with _setup.logged(snakemake):  # noqa: F821
     df = df[df["dataset"] == dataset]
     paper_dir = Path(sm.params.paper_results)
     paper = load_paper_results(paper_dir) if paper_dir.is_dir() else None
-    fig = rd_figure(aggregate(df), dataset, paper, metrics=list(sm.params.metrics), title=sm.params.title)
+    spread = None if sm.params.spread == "none" else sm.params.spread  # seed spread (NaN with one seed)
+    fig = rd_figure(aggregate(df), dataset, paper, metrics=list(sm.params.metrics), spread=spread,
+                    title=sm.params.title)
     stem = Path(sm.output.png).with_suffix("")
     save_figure(fig, stem, formats=("png", "svg"))

@@ -7,7 +7,8 @@
   (``Submethod,PSNR,SSIM,LPIPS,Size [Bytes],#Gaussians``), one CSV per dataset (mean over
   scenes) and one per scene, laid out as the survey expects (``<Dataset>.csv``,
   ``<Dataset>/<scene>.csv``).
-- :func:`markdown_table` / :func:`latex_table`: paper-style tables, best **bold** and
+- :func:`read_survey_csv`: reads a survey CSV back and checks its header and units.
+- :func:`markdown_table` / :func:`latex_table`: paper-style tables (mean ± std over seeds), best **bold** and
   second-best underlined per column among our rows, paper-reported rows "(paper)" beside ours
   with a gap column (our PSNR minus the paper's).
 - :func:`load_paper_results`: the paper numbers from ``gs/methods/paper_results/*.yaml``
@@ -173,6 +174,48 @@ def survey_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out[SURVEY_HEADER]
 
 
+def read_survey_csv(path: str | Path) -> pd.DataFrame:
+    """Read a survey CSV back the way the 3DGS.zip survey reads contributions, checking it on
+    the way: the exact header :data:`SURVEY_HEADER`, ``Submethod`` text, PSNR / SSIM / LPIPS
+    numbers, ``Size [Bytes]`` and ``#Gaussians`` non-negative integers written without a
+    decimal point (bytes, not MB; counts, not millions); empty cells are missing values.
+    Returns the table (sizes and counts as pandas ``Int64``); errors name the file, the row
+    and the column."""
+    import csv
+
+    path = Path(path)
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0] != SURVEY_HEADER:
+        raise ValueError(f"{path}: header must be {','.join(SURVEY_HEADER)} (got {rows[0] if rows else 'nothing'})")
+    out: dict[str, list[Any]] = {c: [] for c in SURVEY_HEADER}
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(SURVEY_HEADER):
+            raise ValueError(f"{path}: line {i} has {len(row)} cells, the header {len(SURVEY_HEADER)}")
+        for col, cell in zip(SURVEY_HEADER, row):
+            cell = cell.strip()
+            if col == "Submethod":
+                out[col].append(cell)
+            elif cell == "":
+                out[col].append(None)
+            elif col in ("Size [Bytes]", "#Gaussians"):
+                if not cell.isdigit():
+                    raise ValueError(f"{path}: line {i}, '{col}' must be a whole number (bytes / a count), "
+                                     f"got '{cell}'")
+                out[col].append(int(cell))
+            else:
+                try:
+                    v = float(cell)
+                except ValueError:
+                    raise ValueError(f"{path}: line {i}, '{col}' is not a number: '{cell}'") from None
+                if not math.isfinite(v):
+                    raise ValueError(f"{path}: line {i}, '{col}' is not finite: '{cell}'")
+                out[col].append(v)
+    ints = ("Size [Bytes]", "#Gaussians")
+    return pd.DataFrame({c: pd.array(v, dtype="Int64" if c in ints else "string" if c == "Submethod" else "Float64")
+                         for c, v in out.items()})[SURVEY_HEADER]
+
+
 def write_survey_csvs(df: pd.DataFrame, out_dir: str | Path, per_scene: bool = True) -> list[Path]:
     """For each dataset: ``out_dir/<SurveyName>.csv`` (mean over scenes, one row per
     method + variant) and, with ``per_scene``, ``out_dir/<SurveyName>/<scene>.csv``."""
@@ -259,6 +302,18 @@ def _fmt(col: str, v: Any) -> str:
     return f"{float(v):.{DECIMALS.get(col, 3)}f}"
 
 
+def _fmt_std(col: str, std: Any, mean: Any) -> str:
+    """A standard deviation in the unit and decimals the mean is shown with."""
+    std, mean = float(std), abs(float(mean))
+    if col == "num_gaussians":
+        return f"{std / 1e6:.2f}M" if mean >= 1e5 else (f"{std / 1e3:.1f}K" if mean >= 1e3 else f"{std:.0f}")
+    if col == "size_mb":
+        dec = 0 if mean >= 100 else 1 if mean >= 10 else 2 if mean >= 1 else (
+            max(0, 2 - math.floor(math.log10(mean))) if mean > 0 else 3)
+        return f"{std:.{dec}f}"
+    return f"{std:.{DECIMALS.get(col, 3)}f}"
+
+
 def _marks(values: pd.Series, higher: bool, col: str) -> dict[int, str]:
     """index -> "best" | "second" by the displayed value (ties share the mark)."""
     dec = DECIMALS.get(col)
@@ -301,7 +356,8 @@ def table_rows(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
     for m in method_order(list(ours["method"]) + list(pap["method"])):
         rows.append(ours[ours["method"] == m])
         rows.append(pap[pap["method"] == m])
-    keep = ["row_kind", "label", "method", "variant", "n_scenes", "n_scenes_dataset"] + list(columns)
+    keep = (["row_kind", "label", "method", "variant", "n_scenes", "n_scenes_dataset", "n_seeds"] + list(columns)
+            + [f"{c}_std" for c in columns])
     rows = [r.reindex(columns=keep) for r in rows if len(r)]
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=keep)
     for col in columns:
@@ -314,14 +370,19 @@ def table_rows(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
 
 
 def _cell(row: pd.Series, col: str, style: str) -> str:
+    """The mean (marked best / second) and, over several seeds, `` ± std``."""
     s = _fmt(col, row[col])
+    std = row.get(f"{col}_std")
+    spread = "" if std is None or pd.isna(std) or pd.isna(row[col]) else _fmt_std(col, std, row[col])
     if style == "latex":
         s = s.replace("%", r"\%").replace("–", "--")
     mark = row.get(f"mark_{col}", "")
     if mark == "best":
-        return f"**{s}**" if style == "md" else rf"\textbf{{{s}}}"
-    if mark == "second":
-        return f"<u>{s}</u>" if style == "md" else rf"\underline{{{s}}}"
+        s = f"**{s}**" if style == "md" else rf"\textbf{{{s}}}"
+    elif mark == "second":
+        s = f"<u>{s}</u>" if style == "md" else rf"\underline{{{s}}}"
+    if spread:
+        s += f" ± {spread}" if style == "md" else rf" {{\scriptsize$\pm${spread}}}"
     return s
 
 
@@ -340,9 +401,12 @@ def _label(row: pd.Series, style: str) -> str:
     return lab
 
 
-def _footer(paper: pd.DataFrame | None, dataset: str) -> list[str]:
+def _footer(paper: pd.DataFrame | None, dataset: str, rows: pd.DataFrame | None = None) -> list[str]:
     notes = ["Mean over scenes of per-scene means; best **bold**, second <u>underlined</u> among our rows; "
              "MB = 10^6 bytes; ΔPSNR = ours − paper (same method and variant)."]
+    seeds = pd.to_numeric(rows["n_seeds"], errors="coerce").max() if rows is not None and "n_seeds" in rows else None
+    if seeds is not None and seeds > 1:
+        notes.append(f"Over {int(seeds)} seeds: mean ± standard deviation of the dataset value over seeds.")
     if paper is not None and len(paper):
         for src in dict.fromkeys(paper.loc[paper["dataset"] == dataset, "source"].dropna()):
             notes.append(f"Paper rows: {src}")
@@ -358,7 +422,7 @@ def markdown_table(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = 
     sep = "|---|" + "|".join("---:" for _ in columns) + "|"
     body = ["| " + _label(r, "md") + " | " + " | ".join(_cell(r, c, "md") for c in columns) + " |"
             for _, r in rows.iterrows()]
-    foot = ["", *[f"{n}  " for n in _footer(paper, dataset)]]
+    foot = ["", *[f"{n}  " for n in _footer(paper, dataset, rows)]]
     return "\n".join([f"### {title}", "", head, sep, *body, *foot]) + "\n"
 
 
@@ -376,9 +440,11 @@ def latex_table(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = Non
             lines.append(r"\midrule")
         prev = r["method"]
         lines.append(_label(r, "latex") + " & " + " & ".join(_cell(r, c, "latex") for c in columns) + r" \\")
+    seeds = pd.to_numeric(rows["n_seeds"], errors="coerce").max() if len(rows) else None
     cap = caption or (f"{title}: mean over scenes. Best in bold, second underlined (our rows); "
                       r"paper-reported numbers in italics; MB $=10^6$ bytes; "
-                      r"$\Delta$PSNR $=$ ours $-$ paper.")
+                      r"$\Delta$PSNR $=$ ours $-$ paper."
+                      + (rf" Mean $\pm$ standard deviation over {int(seeds)} seeds." if seeds and seeds > 1 else ""))
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{cap}}}",
               rf"\label{{tab:{dataset}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -410,6 +476,6 @@ def results_to_json(df: pd.DataFrame) -> str:
 
 __all__ = [
     "SURVEY_HEADER", "aggregate", "collect_results", "latex_table", "load_paper_results", "markdown_table",
-    "method_order", "submethod_label", "survey_table", "table_rows", "write_results_csv", "write_survey_csvs",
-    "write_tables",
+    "method_order", "read_survey_csv", "submethod_label", "survey_table", "table_rows", "write_results_csv",
+    "write_survey_csvs", "write_tables",
 ]
