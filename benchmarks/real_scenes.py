@@ -52,6 +52,56 @@ def row(scene: str, method: str, variant: str, metrics: dict, extra: dict) -> di
     }
 
 
+def run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted, rows, errors, save) -> None:
+    """Every requested method and variant on one scene, against the baseline in ``base_dir``."""
+    for method in args.methods:
+        if method == "3dgs":
+            continue
+        spec = get_method(method)
+        for variant in spec.variants:
+            if wanted is not None and (method, variant) not in wanted:
+                continue
+            try:
+                params = spec.params_for(variant, None, name, {})
+                vdir = run_root / method / variant
+                t0 = time.perf_counter()
+                if spec.kind == "train":
+                    if "budget_fraction" in params:
+                        params["baseline_count"] = base_count
+                    init = None
+                    if spec.init_from_baseline_at:
+                        init = str(base_dir / "checkpoints" / f"ckpt_{half}.pt")
+                    mcfg = TrainConfig(iterations=args.iterations, seed=args.seed, backend=args.backend,
+                                       progress=args.progress, init_checkpoint=init)
+                    res = train_method(scene, method, params, vdir, mcfg)
+                    extra = {"train_seconds": res.stats["train_seconds"],
+                             "peak_memory_bytes": res.stats.get("peak_memory_bytes"),
+                             "starts_from": "3dgs@15k" if init else None}
+                    model_ply = vdir / "point_cloud.ply"
+                    size = file_size_bytes(model_ply)
+                    if spec.codec:
+                        cs = run_codec(method, params, model_ply, vdir / "codec", scene=scene, backend=args.backend)
+                        model_ply = vdir / "codec" / "point_cloud.ply"
+                        size = cs["size_bytes"]
+                        extra.update(encode_seconds=cs["encode_seconds"], decode_seconds=cs["decode_seconds"],
+                                     components=cs.get("components"))
+                else:
+                    cs = run_codec(method, params, base_dir / "point_cloud.ply", vdir, scene=scene,
+                                   backend=args.backend)
+                    model_ply, size = vdir / "point_cloud.ply", cs["size_bytes"]
+                    extra = {"encode_seconds": cs["encode_seconds"], "decode_seconds": cs["decode_seconds"],
+                             "components": cs.get("components"), "over": "3dgs"}
+                m = GaussianModel.load_ply(model_ply, device="cuda" if torch.cuda.is_available() else "cpu")
+                met = evaluate_model(m, scene, vdir / "eval", method=method, variant=variant, dataset="bench",
+                                     scene_name=name, backend=args.backend, size_bytes=size, progress=False)
+                rows.append(row(name, method, variant, met, extra | {"wall_seconds": time.perf_counter() - t0}))
+                print(rows[-1], flush=True)
+            except Exception as exc:  # keep benchmarking the other methods; the error is recorded
+                errors.append(f"{name} {method} {variant}: {exc!r}")
+                traceback.print_exc()
+            save()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=".data")
@@ -63,6 +113,8 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--baseline-count", type=int, default=None,
+                    help="skip the baseline and take its final #Gaussians from an earlier run of the same code")
     args = ap.parse_args()
 
     out = Path(args.out)
@@ -95,6 +147,10 @@ def main() -> None:
         print(scene.summary(), flush=True)
         run_root = Path("/tmp/gsbench_runs") / name
         base_dir = run_root / "3dgs"
+        if args.baseline_count is not None:
+            base_count = args.baseline_count
+            run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted, rows, errors, save)
+            continue
         cfg = TrainConfig(iterations=args.iterations, seed=args.seed, backend=args.backend,
                           progress=args.progress, save_iterations=(snap,), checkpoint_every=half, keep_checkpoints=3)
         base = train_method(scene, "3dgs", {}, base_dir, cfg)
@@ -110,52 +166,7 @@ def main() -> None:
         print(rows[-1], flush=True)
         save()
         base_count = bs["num_gaussians"]
-        for method in args.methods:
-            if method == "3dgs":
-                continue
-            spec = get_method(method)
-            for variant in spec.variants:
-                if wanted is not None and (method, variant) not in wanted:
-                    continue
-                try:
-                    params = spec.params_for(variant, None, name, {})
-                    vdir = run_root / method / variant
-                    t0 = time.perf_counter()
-                    if spec.kind == "train":
-                        if "budget_fraction" in params:
-                            params["baseline_count"] = base_count
-                        init = None
-                        if spec.init_from_baseline_at:
-                            init = str(base_dir / "checkpoints" / f"ckpt_{half}.pt")
-                        mcfg = TrainConfig(iterations=args.iterations, seed=args.seed, backend=args.backend,
-                                           progress=args.progress, init_checkpoint=init)
-                        res = train_method(scene, method, params, vdir, mcfg)
-                        extra = {"train_seconds": res.stats["train_seconds"],
-                                 "peak_memory_bytes": res.stats.get("peak_memory_bytes"),
-                                 "starts_from": "3dgs@15k" if init else None}
-                        model_ply = vdir / "point_cloud.ply"
-                        size = file_size_bytes(model_ply)
-                        if spec.codec:
-                            cs = run_codec(method, params, model_ply, vdir / "codec", scene=scene, backend=args.backend)
-                            model_ply = vdir / "codec" / "point_cloud.ply"
-                            size = cs["size_bytes"]
-                            extra.update(encode_seconds=cs["encode_seconds"], decode_seconds=cs["decode_seconds"],
-                                         components=cs.get("components"))
-                    else:
-                        cs = run_codec(method, params, base_dir / "point_cloud.ply", vdir, scene=scene,
-                                       backend=args.backend)
-                        model_ply, size = vdir / "point_cloud.ply", cs["size_bytes"]
-                        extra = {"encode_seconds": cs["encode_seconds"], "decode_seconds": cs["decode_seconds"],
-                                 "components": cs.get("components"), "over": "3dgs"}
-                    m = GaussianModel.load_ply(model_ply, device="cuda" if torch.cuda.is_available() else "cpu")
-                    met = evaluate_model(m, scene, vdir / "eval", method=method, variant=variant, dataset="bench",
-                                         scene_name=name, backend=args.backend, size_bytes=size, progress=False)
-                    rows.append(row(name, method, variant, met, extra | {"wall_seconds": time.perf_counter() - t0}))
-                    print(rows[-1], flush=True)
-                except Exception as exc:  # keep benchmarking the other methods; the error is recorded
-                    errors.append(f"{name} {method} {variant}: {exc!r}")
-                    traceback.print_exc()
-                save()
+        run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted, rows, errors, save)
     save()
     print((out / "results.md").read_text())
 
