@@ -300,7 +300,8 @@ def test_registry_variants_are_an_rd_sweep():
 def test_train_argp_end_to_end(scene):
     """A short run: every densification step prunes the quantile, the IRP rounds happen on the
     scaled schedule and the model ends near 0.15 x its count at the first freeze."""
-    cfg = TrainConfig(iterations=60, backend="torch", device="cpu", progress=False, seed=0, sh_degree=1)
+    cfg = TrainConfig(iterations=60, backend="torch", device="cpu", progress=False, seed=0, sh_degree=1,
+                      min_refine_interval=1)  # the 30k recipe shape, one refinement per step
     s = ARGPStrategy(grad_threshold=1e9)  # no clone/split: keeps the CPU run small
     pruned = []
     base_prune_mask = s.prune_mask
