@@ -1,5 +1,6 @@
 """Shared preamble of the workflow scripts: find this checkout's ``gs`` package, send the
-script's output to the rule's log, and pin torch to the rule's threads."""
+script's output to the rule's log, pin torch to the rule's threads, and give a GPU job its own
+GPU on a workstation with several (gs.gpu_slots; SLURM assigns GPUs itself)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the checkout's gs wins over nothing; an install works too
 
 
+def wants_gpu(snakemake) -> bool:
+    """Whether the rule's resources ask for a GPU (gpu=1: train, compress, encode, evaluate)."""
+    try:
+        return int(getattr(snakemake.resources, "gpu", 0) or 0) > 0
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def logged(snakemake):
     """Redirect stdout/stderr (and logging) to the rule's first log file for the block."""
@@ -24,16 +33,19 @@ def logged(snakemake):
     with open(log, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         logging.basicConfig(stream=f, level=logging.INFO, force=True,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        try:
-            import torch
+        from gs.gpu_slots import job_gpu
 
-            torch.set_num_threads(threads)
-        except ImportError:  # report-only scripts do not need torch
-            pass
-        try:
-            yield
-        except BaseException:
-            import traceback
+        with job_gpu(wants_gpu(snakemake)):  # before torch touches CUDA
+            try:
+                import torch
 
-            traceback.print_exc(file=f)
-            raise
+                torch.set_num_threads(threads)
+            except ImportError:  # report-only scripts do not need torch
+                pass
+            try:
+                yield
+            except BaseException:
+                import traceback
+
+                traceback.print_exc(file=f)
+                raise

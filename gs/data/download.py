@@ -14,7 +14,6 @@ Two promises:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gs.hashing import sha256_file  # noqa: F401  (re-exported for callers)
 from gs.pipeline import archive_name  # noqa: F401  (stdlib-only, shared with the DAG code)
 
 CHUNK = 1 << 20
@@ -47,14 +47,6 @@ class ArchiveError(ValueError):
 
 
 # ------------------------------------------------------------------------------ hashing
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------ download
 def is_google_drive(url: str) -> bool:
     if url.startswith("gdrive:"):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import platform
 import subprocess
 from pathlib import Path
 from typing import Iterable
 
+from gs.hashing import sha256_file
+
 import torch
 
-_CHUNK = 1 << 20
 
 
 def _module_version(name: str) -> str | None:
@@ -64,15 +64,6 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_files(paths: Iterable[str | Path]) -> dict[str, str | None]:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from gs.model import GaussianModel
+from gs.render.torch_backend import quat_to_rotmat
 
 
 def make_optimizer(model: GaussianModel, lrs: dict[str, float], eps: float = 1e-15) -> torch.optim.Adam:
@@ -110,19 +111,6 @@ def duplicate(model: GaussianModel, optimizer: torch.optim.Optimizer | None, mas
     """Clone: append exact copies of the selected Gaussians."""
     sel = mask
     append(model, optimizer, {n: p.detach()[sel].clone() for n, p in model.params.items()}, state)
-
-
-def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
-    """(N,4) normalised w,x,y,z -> (N,3,3)."""
-    w, x, y, z = q.unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        -1,
-    ).reshape(q.shape[:-1] + (3, 3))
 
 
 def split(model: GaussianModel, optimizer: torch.optim.Optimizer | None, mask: torch.Tensor,

@@ -53,6 +53,10 @@ class TrainConfig:
     init_checkpoint: str | None = None  # start from another run's checkpoint (e.g. baseline @15k)
     progress: bool = True
     log_every: int = 50  # progress bar refresh and NaN check interval
+    # The 2024 3DGS code (the reference of our acceptance runs, and the code ARGP and EDIM
+    # fork) clamps the rendered image to [0, 1] before the loss: saturated pixels then give
+    # no gradient, which also changes what densifies. The 2023 code did not (False).
+    clamp_render: bool = True
     min_refine_interval: int = 10  # see TrainContext.min_refine_interval
 
     def resolved_device(self) -> torch.device:
@@ -295,7 +299,7 @@ class Trainer:
             ctx.camera = cam
             gt = self.images[idx].float() / 255.0
             out = self.render(cam)
-            image = out.image
+            image = out.image.clamp(0.0, 1.0) if cfg.clamp_render else out.image
             loss = photometric_loss(image, gt, cfg.lambda_dssim)
             extra = strategy.loss(ctx, step, out, gt)
             if extra is not None:
@@ -379,26 +383,11 @@ def ctx_artifacts(ctx: TrainContext) -> dict[str, Any]:
     return ctx.log.get("artifacts", {})
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic JSON write (a temporary file renamed), so no half-written result is ever seen."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-    tmp.replace(path)
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Atomic, strict JSON (numpy/tensors converted, NaN -> null): one writer for every result."""
+    from gs.eval.evaluate import _json_safe, write_json_atomic
 
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray,)):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
+    write_json_atomic(_json_safe(data), path)
 
 
 def make_strategy(method_id: str, params: dict[str, Any]) -> Strategy:
