@@ -48,10 +48,10 @@ def test_killed_training_leaves_no_outputs_and_resumes(tmp_path):
     # nothing that looks finished: the model and the stats are written last, atomically
     assert not (run_dir / "point_cloud.ply").exists() and not (run_dir / "train_stats.json").exists()
     assert snakemake("--unlock", "--configfile", str(conf), cwd=tmp_path).returncode == 0
-    dry = snakemake("-n", "--configfile", str(conf), target, cwd=tmp_path)
+    dry = snakemake(target, "-n", "--configfile", str(conf), cwd=tmp_path)
     assert dry.returncode == 0 and "train" in dry.stdout, dry.stdout[-2000:]
 
-    again = snakemake("--cores", "1", "--configfile", str(conf), target, cwd=tmp_path, timeout=900)
+    again = snakemake(target, "--cores", "1", "--configfile", str(conf), cwd=tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-4000:]
     stats = json.loads((run_dir / "train_stats.json").read_text())
     assert "ckpt_" in str(stats["resumed_from"]) and stats["iterations"] == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -81,6 +82,9 @@ def _wait(cond, timeout: float, what: str, logs: list[Path] = ()) -> None:
 
 def _slurm_conf(root: Path) -> str:
     cpus = min(os.cpu_count() or 1, 2)
+    # no more memory than the machine has (slurmd would drain the node), at most 20 GB
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    mem_mb = max(1000, min(20000, int(total_mb * 0.8)))
     return "\n".join([
         "ClusterName=gsbenchci",
         "SlurmctldHost=localhost",
@@ -110,7 +114,7 @@ def _slurm_conf(root: Path) -> str:
         "ReturnToService=2",
         "MinJobAge=300",  # >= 3 x the profile's init seconds, so squeue still lists finished jobs
         "GresTypes=gpu",
-        f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=4000 Gres=gpu:2 State=UNKNOWN",
+        f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} Gres=gpu:2 State=UNKNOWN",
         "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
         "",
     ])
@@ -206,22 +210,24 @@ def test_tiny_config_through_the_slurm_profile(slurm_cluster, monkeypatch):
         "--set-threads", *[f"{r}=1" for r in (*gpu_rules, "prepare_scene")],
         "--set-resources", *[f"{r}:mem_mb=600" for r in (*gpu_rules, "prepare_scene")],
         *[f"{r}:gpu=1" for r in gpu_rules],
-        "--default-resources", "slurm_partition=debug", "runtime=10", "mem_mb=500",
-    ]
+    ]  # partition, account and the other defaults: the profile's
     t0 = time.monotonic()
     run = snakemake(*args, cwd=work, timeout=1200)
     (work / "snakemake.log").write_text(run.stdout + run.stderr)
     wall = time.monotonic() - t0
     assert run.returncode == 0, f"slurm run failed after {wall:.0f} s:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
-    log = run.stdout + run.stderr
-    assert "sbatch" in log or "SLURM" in log or "slurm" in log
+    # SLURM's own record: every job but the local target ran on the partition from the environment
+    jobs = (slurm_cluster["root"] / "jobcomp.txt").read_text().splitlines()
+    n_jobs = len(pipeline.runs(yaml.safe_load(TINY_CONFIG.read_text())))
+    assert len(jobs) > n_jobs and all("Partition=debug" in j and "JobState=COMPLETED" in j for j in jobs), jobs
     # every job but the local target went through sbatch: the plugin keeps one log per job
     slurm_logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert any("rule_train" in str(p) for p in slurm_logs), slurm_logs
     # the train jobs ran under SLURM with a GPU given by SLURM (not by the local slot mechanism)
     cfg = yaml.safe_load(TINY_CONFIG.read_text())
     train_logs = list((work / "results" / "logs" / "train").rglob("*.log"))
-    assert train_logs and all("CUDA_VISIBLE_DEVICES" in p.read_text() for p in train_logs)
+    assert train_logs and all(re.search(r"CUDA_VISIBLE_DEVICES=[01] \(set by SLURM\)", p.read_text())
+                              for p in train_logs)
     res = work / "results"
     with open(res / "tables" / "results.csv") as f:
         rows = list(csv.DictReader(f))
