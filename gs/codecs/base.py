@@ -10,6 +10,7 @@ Corrupted or truncated bitstreams must raise :class:`BitstreamError` naming the 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ class CodecContext:
     seed: int = 0
 
 
-class Codec:
+class Codec(ABC):
     """Base class; subclasses set ``id`` and implement encode/decode."""
 
     id: str = "codec"
@@ -44,11 +45,13 @@ class Codec:
     def __init__(self, **params: Any) -> None:
         self.params = params
 
+    @abstractmethod
     def encode(self, model: GaussianModel, out_dir: str | Path, ctx: CodecContext) -> dict[str, Any]:
-        raise NotImplementedError
+        """Write the bitstream files into ``out_dir``; return size and component statistics."""
 
+    @abstractmethod
     def decode(self, in_dir: str | Path, device: str | torch.device = "cpu") -> GaussianModel:
-        raise NotImplementedError
+        """Rebuild the model from the files in ``in_dir`` alone."""
 
 
 def bitstream_size(in_dir: str | Path) -> int:
