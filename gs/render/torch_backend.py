@@ -225,6 +225,15 @@ class TileChunk:
     trans: torch.Tensor
 
 
+def _tiles_by_length(bins) -> tuple[torch.Tensor, torch.Tensor]:
+    """Occupied tiles and their list lengths, longest first: consecutive tiles of a batch then
+    have similar lengths (little padding)."""
+    occupied = torch.nonzero(bins.count > 0).squeeze(1)
+    counts = bins.count[occupied]
+    order = torch.argsort(counts, descending=True)
+    return occupied[order], counts[order]
+
+
 def iter_tile_chunks(
     proj: Projection,
     opacities: torch.Tensor,
@@ -240,13 +249,9 @@ def iter_tile_chunks(
     device = proj.depths.device
     dtype = proj.means2d.dtype
     npix = tile_size * tile_size
-    occupied = torch.nonzero(bins.count > 0).squeeze(1)
+    occupied, counts = _tiles_by_length(bins)
     if occupied.numel() == 0:
         return
-    # Longest lists first; consecutive tiles then have similar lengths (little padding).
-    counts = bins.count[occupied]
-    order = torch.argsort(counts, descending=True)
-    occupied, counts = occupied[order], counts[order]
     counts_l = counts.tolist()
     local = torch.arange(npix, device=device)
     lx, ly = local % tile_size, local // tile_size
@@ -362,12 +367,9 @@ def _composite_fused(proj, opacities, feats, bins, width, height, *, tile_size, 
     device = proj.depths.device
     dtype = proj.means2d.dtype
     npix = tile_size * tile_size
-    occupied = torch.nonzero(bins.count > 0).squeeze(1)
+    occupied, counts = _tiles_by_length(bins)
     if occupied.numel() == 0:
         return
-    counts = bins.count[occupied]
-    order = torch.argsort(counts, descending=True)
-    occupied, counts = occupied[order], counts[order]
     counts_l = counts.tolist()
     local = torch.arange(npix, device=device)
     lx = (local % tile_size).to(dtype) + 0.5 - 0.5 * tile_size
