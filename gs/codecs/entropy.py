@@ -173,16 +173,22 @@ def compress_bytes(data: bytes | np.ndarray, element_size: int = 1, methods: Ite
     return header + payload
 
 
+def _read_header(data: bytes, header, magic: bytes, kind: str, name: str) -> tuple:
+    """Unpack and check a stream header (length, magic, version): one clear error naming ``name``."""
+    if len(data) < header.size:
+        raise BitstreamError(f"{name}: truncated ({len(data)} bytes, header needs {header.size})")
+    fields = header.unpack_from(data)
+    if fields[0] != magic:
+        raise BitstreamError(f"{name}: not a GS Bench {kind} stream (bad magic {fields[0]!r})")
+    if fields[1] != VERSION:
+        raise BitstreamError(f"{name}: {kind} stream version {fields[1]}, this reader knows {VERSION}")
+    return fields
+
+
 def decompress_bytes(data: bytes, name: str = "byte stream") -> bytes:
     """Inverse of :func:`compress_bytes`; ``name`` (e.g. the file and array) goes into errors."""
     data = bytes(data)
-    if len(data) < _BYTES_HEADER.size:
-        raise BitstreamError(f"{name}: truncated ({len(data)} bytes, header needs {_BYTES_HEADER.size})")
-    magic, version, method, sh, raw_len, pcrc, rcrc = _BYTES_HEADER.unpack_from(data)
-    if magic != BYTES_MAGIC:
-        raise BitstreamError(f"{name}: not a GS Bench byte stream (bad magic {magic!r})")
-    if version != VERSION:
-        raise BitstreamError(f"{name}: byte stream version {version}, this reader knows {VERSION}")
+    magic, version, method, sh, raw_len, pcrc, rcrc = _read_header(data, _BYTES_HEADER, BYTES_MAGIC, "byte", name)
     payload = data[_BYTES_HEADER.size:]
     if zlib.crc32(payload) != pcrc:
         raise BitstreamError(f"{name}: checksum mismatch (corrupt or truncated payload)")
@@ -282,13 +288,7 @@ def decode_symbols(data: bytes, n: int | None = None, alphabet_size: int | None 
     """Inverse of :func:`encode_symbols` (int64 array). ``n``/``alphabet_size`` (when given)
     must match the header; ``name`` (file and array) goes into every error message."""
     data = bytes(data)
-    if len(data) < _SYM_HEADER.size:
-        raise BitstreamError(f"{name}: truncated ({len(data)} bytes, header needs {_SYM_HEADER.size})")
-    magic, version, method, k, count, pcrc, scrc = _SYM_HEADER.unpack_from(data)
-    if magic != SYMBOLS_MAGIC:
-        raise BitstreamError(f"{name}: not a GS Bench symbol stream (bad magic {magic!r})")
-    if version != VERSION:
-        raise BitstreamError(f"{name}: symbol stream version {version}, this reader knows {VERSION}")
+    magic, version, method, k, count, pcrc, scrc = _read_header(data, _SYM_HEADER, SYMBOLS_MAGIC, "symbol", name)
     if n is not None and count != n:
         raise BitstreamError(f"{name}: holds {count} symbols, expected {n}")
     if alphabet_size is not None and k != alphabet_size:
