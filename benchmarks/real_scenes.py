@@ -65,7 +65,13 @@ def run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted,
                 params = spec.params_for(variant, None, name, {})
                 vdir = run_root / method / variant
                 t0 = time.perf_counter()
-                if spec.kind == "train":
+                derived = derived_decomp(method, params, run_root)
+                if derived is not None:
+                    # EDIM's Decomp(tau) only cuts the trained model after its last iteration
+                    # (EDIMStrategy.finalize): derive it from the tag_gradprune run of this
+                    # scene instead of training the same schedule again.
+                    model_ply, size, extra = derived(vdir)
+                elif spec.kind == "train":
                     if "budget_fraction" in params:
                         params["baseline_count"] = base_count
                     init = None
@@ -86,20 +92,66 @@ def run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted,
                         extra.update(encode_seconds=cs["encode_seconds"], decode_seconds=cs["decode_seconds"],
                                      components=cs.get("components"))
                 else:
-                    cs = run_codec(method, params, base_dir / "point_cloud.ply", vdir, scene=scene,
-                                   backend=args.backend)
-                    model_ply, size = vdir / "point_cloud.ply", cs["size_bytes"]
-                    extra = {"encode_seconds": cs["encode_seconds"], "decode_seconds": cs["decode_seconds"],
-                             "components": cs.get("components"), "over": "3dgs"}
-                m = GaussianModel.load_ply(model_ply, device="cuda" if torch.cuda.is_available() else "cpu")
-                met = evaluate_model(m, scene, vdir / "eval", method=method, variant=variant, dataset="bench",
-                                     scene_name=name, backend=args.backend, size_bytes=size, progress=False)
-                rows.append(row(name, method, variant, met, extra | {"wall_seconds": time.perf_counter() - t0}))
-                print(rows[-1], flush=True)
+                    for over in ["3dgs"] + list(args.codec_over or []):
+                        src = base_dir if over == "3dgs" else run_root / over.replace(":", "/")
+                        cdir = vdir if over == "3dgs" else run_root / f"{method}@{over.replace(':', '_')}" / variant
+                        t1 = time.perf_counter()
+                        cs = run_codec(method, params, src / "point_cloud.ply", cdir, scene=scene, backend=args.backend)
+                        extra = {"encode_seconds": cs["encode_seconds"], "decode_seconds": cs["decode_seconds"],
+                                 "components": cs.get("components"), "over": over,
+                                 "input_num_gaussians": cs.get("input_num_gaussians")}
+                        if method == "hgsc":  # the upstream protocol's second number
+                            from gs.methods.hgsc import render_fidelity
+
+                            dev = "cuda" if torch.cuda.is_available() else "cpu"
+                            fid = render_fidelity(GaussianModel.load_ply(src / "point_cloud.ply", device=dev),
+                                                  GaussianModel.load_ply(cdir / "point_cloud.ply", device=dev),
+                                                  scene, backend=args.backend)
+                            extra["fidelity_psnr"] = fid["psnr"]
+                        evaluate_row(args, rows, scene, name, method if over == "3dgs" else f"{method}@{over}",
+                                     variant, cdir / "point_cloud.ply", cs["size_bytes"], extra, cdir, t1)
+                    save()
+                    continue
+                evaluate_row(args, rows, scene, name, method, variant, model_ply, size, extra, vdir, t0)
             except Exception as exc:  # keep benchmarking the other methods; the error is recorded
                 errors.append(f"{name} {method} {variant}: {exc!r}")
                 traceback.print_exc()
             save()
+
+
+def evaluate_row(args, rows, scene, name, method, variant, model_ply, size, extra, vdir, t0) -> None:
+    m = GaussianModel.load_ply(model_ply, device="cuda" if torch.cuda.is_available() else "cpu")
+    met = evaluate_model(m, scene, vdir / "eval", method=method, variant=variant, dataset="bench",
+                         scene_name=name, backend=args.backend, size_bytes=size, progress=False)
+    rows.append(row(name, method, variant, met, extra | {"wall_seconds": time.perf_counter() - t0, "note": args.note}))
+    print(rows[-1], flush=True)
+
+
+def derived_decomp(method: str, params: dict, run_root: Path):
+    """For ``edim`` Decomp variants whose tag_gradprune run exists under ``run_root``: a function
+    writing the cut model into a variant folder, else None."""
+    tau = params.get("final_prune_threshold")
+    src = run_root / "edim" / "tag_gradprune"
+    if method != "edim" or tau is None or not (src / "importance.npy").exists():
+        return None
+
+    def make(vdir: Path):
+        import numpy as np
+
+        model = GaussianModel.load_ply(src / "point_cloud.ply")
+        importance = torch.from_numpy(np.load(src / "importance.npy"))
+        if importance.shape[0] != model.num_gaussians:
+            raise RuntimeError(f"{src}: importance.npy has {importance.shape[0]} rows for {model.num_gaussians} Gaussians")
+        keep = importance >= tau
+        model = GaussianModel({k: v[keep] for k, v in model.params.items()}, model.sh_degree)
+        vdir.mkdir(parents=True, exist_ok=True)
+        model.save_ply(vdir / "point_cloud.ply")
+        stats = json.loads((src / "train_stats.json").read_text())
+        return vdir / "point_cloud.ply", file_size_bytes(vdir / "point_cloud.ply"), {
+            "train_seconds": stats["train_seconds"], "peak_memory_bytes": stats.get("peak_memory_bytes"),
+            "derived_from": "edim/tag_gradprune", "num_before_decomp": int(importance.shape[0])}
+
+    return make
 
 
 def main() -> None:
@@ -113,6 +165,9 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--note", default=None, help="a remark stored in every row (e.g. 'ran beside another job')")
+    ap.add_argument("--codec-over", nargs="*", default=None,
+                    help="method:variant runs of this scene that each codec also compresses (besides 3dgs)")
     ap.add_argument("--baseline-count", type=int, default=None,
                     help="skip the baseline and take its final #Gaussians from an earlier run of the same code")
     args = ap.parse_args()
@@ -132,7 +187,7 @@ def main() -> None:
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
         write_json(out / "results.json", {"env": env, "iterations": args.iterations, "rows": rows, "errors": errors})
         cols = ["scene", "method", "variant", "psnr", "ssim", "lpips", "num_gaussians", "size_mb", "train_seconds",
-                "peak_gpu_mb", "encode_seconds", "decode_seconds", "fps"]
+                "peak_gpu_mb", "encode_seconds", "decode_seconds", "fidelity_psnr", "fps", "note"]
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in rows:
             r = dict(r, size_mb=None if r.get("size_bytes") is None else r["size_bytes"] / 1e6,
@@ -162,7 +217,7 @@ def main() -> None:
                                  progress=False)
             rows.append(row(name, "3dgs", f"{it}it", met, {
                 "train_seconds": bs["train_seconds"] if it == args.iterations else None,
-                "peak_memory_bytes": bs.get("peak_memory_bytes")}))
+                "peak_memory_bytes": bs.get("peak_memory_bytes"), "note": args.note}))
         print(rows[-1], flush=True)
         save()
         base_count = bs["num_gaussians"]

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import math
 from pathlib import Path
 
@@ -81,7 +83,13 @@ def psnr(img1: torch.Tensor, img2: torch.Tensor, reduction: str = "mean") -> tor
 def gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA,
                        device: torch.device | str | None = None,
                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Normalised 1-D Gaussian (upstream ``gaussian(window_size, sigma)``)."""
+    """Normalised 1-D Gaussian (upstream ``gaussian(window_size, sigma)``). Cached per device:
+    the training loss calls this every step, and a fresh host-to-device copy would synchronise."""
+    return _gaussian_kernel_1d(size, float(sigma), torch.device(device) if device is not None else None, dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_kernel_1d(size: int, sigma: float, device: torch.device | None, dtype: torch.dtype) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(x**2) / (2.0 * sigma**2))
     return (g / g.sum()).to(device=device, dtype=dtype)

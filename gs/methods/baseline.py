@@ -78,9 +78,10 @@ class BaselineStrategy(Strategy):
         vis = out.radii > 0
         g = out.ndc_grad_norm()
         st = self.state
-        st["grad_accum"] += torch.where(vis, g, torch.zeros_like(g))
-        st["count"] += vis.float()
-        st["max_radii"] = torch.maximum(st["max_radii"], out.radii.float())
+        # in place and few kernels: this runs every step
+        st["grad_accum"].add_(g * vis)
+        st["count"].add_(vis)
+        torch.maximum(st["max_radii"], out.radii, out=st["max_radii"])
 
     def after_backward(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
         if self.densifying(ctx, step):

@@ -5,7 +5,8 @@ A backend is a function with the shape of :func:`Rasterize`:
     rasterize(means, quats, scales, opacities, colors, camera, *, sh_degree, background,
               **options) -> RenderOutput
 
-- ``means`` (N,3) world positions; ``quats`` (N,4) normalised w,x,y,z; ``scales`` (N,3)
+- ``means`` (N,3) world positions; ``quats`` (N,4) w,x,y,z, normalised by the backend (the
+  trainer passes the raw parameter, which saves an autograd normalisation per step); ``scales`` (N,3)
   activated (not log); ``opacities`` (N,) activated in (0,1).
 - ``colors``: SH coefficients (N,K,3) when ``sh_degree`` is an int (only the first
   (sh_degree+1)^2 bases are used), or precomputed per-Gaussian features (N,D), any D, when
@@ -21,6 +22,7 @@ SH colour = max(eval + 0.5, 0) (the clamp is applied only for SH input), near pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Protocol
 
 import torch
@@ -41,16 +43,24 @@ class Camera:
     name: str = ""
     image_path: str | None = None
 
-    @property
+    @cached_property
     def K(self) -> torch.Tensor:
+        """(3,3) intrinsics on the camera's device. Cached: building a CUDA tensor from Python
+        floats is a pageable host-to-device copy, which synchronises the stream every step."""
         return torch.tensor(
             [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
             dtype=torch.float32, device=self.viewmat.device,
         )
 
-    @property
+    @cached_property
+    def ndc_scale(self) -> torch.Tensor:
+        """(2,) = (0.5*W, 0.5*H): turns a pixel gradient into NDC units (cached, see ``K``)."""
+        return torch.tensor([0.5 * self.width, 0.5 * self.height], dtype=torch.float32,
+                            device=self.viewmat.device)
+
+    @cached_property
     def center(self) -> torch.Tensor:
-        """Camera centre in world coordinates."""
+        """Camera centre in world coordinates (cached; the view matrix is never mutated)."""
         R = self.viewmat[:3, :3]
         t = self.viewmat[:3, 3]
         return -R.T @ t

@@ -27,16 +27,16 @@ from gs.render.base import BackendUnavailable, Camera, RenderOutput
 def _gsplat():
     try:
         import gsplat  # noqa: F401
-        from gsplat import rasterization
+        from gsplat import rasterization, spherical_harmonics
     except ImportError as exc:  # also covers a broken CUDA extension at import
         raise BackendUnavailable(f"gsplat backend: gsplat is not importable ({exc}); "
                                  "install gsplat>=1.5,<1.6 (pip install 'gs-bench[gpu]')") from exc
     if not torch.cuda.is_available():
         raise BackendUnavailable("gsplat backend: CUDA is not available")
-    return rasterization
+    return rasterization, spherical_harmonics
 
 
-_rasterization = _gsplat()  # fail at import so the registry loader reports it unavailable
+_rasterization, _spherical_harmonics = _gsplat()  # fail at import so the registry loader reports it unavailable
 
 
 def rasterize(
@@ -62,14 +62,18 @@ def rasterize(
     device = means.device
     W, H = int(camera.width), int(camera.height)
     viewmat = camera.viewmat.to(device=device, dtype=torch.float32)[None]
-    K = torch.tensor([[camera.fx, 0.0, camera.cx], [0.0, camera.fy, camera.cy], [0.0, 0.0, 1.0]],
-                     dtype=torch.float32, device=device)[None]
+    K = camera.K.to(device)[None]
     absgrad = bool(options.get("absgrad", False))
     render_depth = bool(options.get("render_depth", False))
     D = 3 if sh_degree is not None else colors.shape[1]
     bg = None
     if background is not None:
         bg = background.to(device=device, dtype=torch.float32).reshape(1, -1)
+    if sh_degree is not None:
+        # SH colours evaluated here rather than by gsplat: gsplat finds the camera centre with
+        # torch.inverse, whose error check synchronises the stream every step.
+        colors = _spherical_harmonics(sh_degree, means - camera.center.to(device), colors)
+        colors = torch.clamp_min(colors + 0.5, 0.0)
     img, alpha, meta = _rasterization(
         means=means,
         quats=quats,
@@ -82,7 +86,7 @@ def rasterize(
         height=H,
         near_plane=float(options.get("near_plane", 0.01)),
         eps2d=0.3,
-        sh_degree=sh_degree,
+        sh_degree=None,
         packed=False,
         tile_size=int(options.get("tile_size", 16)),
         backgrounds=bg,
@@ -123,6 +127,6 @@ def rasterize(
         alpha=alpha,
         means2d=means2d,
         radii=radii,
-        grad_to_ndc=torch.tensor([0.5 * W, 0.5 * H], device=device),
+        grad_to_ndc=camera.ndc_scale.to(device),
         extras=extras,
     )

@@ -80,7 +80,7 @@ def rasterize(
     def run(bg3, shs=None, feats=None, screen=native):
         out = GaussianRasterizer(raster_settings=settings(bg3))(
             means3D=means, means2D=screen, shs=shs, colors_precomp=feats, opacities=op,
-            scales=scales, rotations=quats, cov3D_precomp=None)
+            scales=scales, rotations=torch.nn.functional.normalize(quats, dim=-1), cov3D_precomp=None)
         return out[0], out[1]  # the 2024 release also returns a depth image
 
     if sh_degree is not None:
@@ -110,7 +110,7 @@ def rasterize(
         z = pc[:, 2].clamp_min(1e-8)
         pix = torch.stack([camera.fx * pc[:, 0] / z + camera.cx, camera.fy * pc[:, 1] / z + camera.cy], -1)
     means2d = pix.clone()
-    scale = torch.tensor([0.5 * W, 0.5 * H], device=device)
+    scale = camera.ndc_scale.to(device)
     if torch.is_grad_enabled():
         means2d.requires_grad_(True)
 

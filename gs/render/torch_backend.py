@@ -483,6 +483,6 @@ def rasterize(
         alpha=alpha,
         means2d=means2d,
         radii=proj.radii,
-        grad_to_ndc=torch.tensor([0.5 * W, 0.5 * H], device=device),
+        grad_to_ndc=camera.ndc_scale.to(device),
         extras=extras,
     )

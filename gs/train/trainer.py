@@ -6,8 +6,8 @@ replacement per epoch. The method's :class:`~gs.train.strategy.Strategy` decides
 pruning and extra losses. One ``iterations`` knob scales every schedule (``TrainContext.at``).
 
 The hot loop keeps images on the device and avoids host syncs: the loss is read back only
-when the progress bar refreshes, and a non-finite loss is detected on the device and checked
-at that point (training then stops with a clear error naming the iteration).
+when the progress bar refreshes, and a non-finite loss (which poisons the parameters for good)
+is caught at that point: training then stops with a clear error naming the iteration.
 """
 
 from __future__ import annotations
@@ -256,8 +256,9 @@ class Trainer:
         ctx, m, s = self.ctx, self.model, self.strategy
         over = s.render_params(ctx) or {}
         op = s.render_opacities(ctx)
+        # raw quaternions: every backend normalises them (gsplat inside its projection kernel)
         return self.rasterize(
-            over.get("means", m.means), over.get("quats", m.quats), over.get("scales", m.scales),
+            over.get("means", m.means), over.get("quats", m.params["quats"]), over.get("scales", m.scales),
             over.get("opacities", op if op is not None else m.opacities), over.get("sh", m.sh), cam,
             sh_degree=ctx.active_sh_degree, background=ctx.background, **s.render_options(ctx),
         )
@@ -276,7 +277,6 @@ class Trainer:
         sh_every = ctx.every(cfg.sh_increase_interval)
         max_steps = strategy.num_iterations(ctx)
         start = ctx.step + 1
-        bad = torch.zeros((), dtype=torch.bool, device=self.device)
         bar = None
         if cfg.progress:
             from tqdm.auto import tqdm
@@ -304,7 +304,6 @@ class Trainer:
             extra = strategy.loss(ctx, step, out, gt)
             if extra is not None:
                 loss = loss + extra
-            bad |= ~torch.isfinite(loss.detach())
             loss.backward()
             strategy.after_backward(ctx, step, out)
             ctx.optimizer.step()
@@ -312,7 +311,9 @@ class Trainer:
             with torch.no_grad():
                 strategy.after_step(ctx, step, out)
             if step % cfg.log_every == 0 or step == max_steps:
-                if bool(bad):
+                # A non-finite loss poisons the parameters for good, so checking at the
+                # refresh steps (already a host sync) catches it without a sync per step.
+                if not bool(torch.isfinite(loss.detach())):
                     raise TrainingDiverged(
                         f"training {self.label or self.scene.name}: the loss became NaN/inf by iteration {step} "
                         f"(view '{cam.name}'); lower the learning rates or check the input data")
