@@ -101,6 +101,19 @@ def test_young_gaussians_survive_pruning():
     assert no_tag.prune_mask(ctx, step).tolist() == [True, True, True, True, False]
 
 
+def test_gaussians_left_at_the_reset_cap_are_not_pruned():
+    # After an opacity reset to 0.01 a Gaussian without gradient keeps the capped logit;
+    # sigmoid of it is 0.0099999988 in float32, yet it has not fallen below the reset level.
+    model = make_model([[-0.3, 0], [0, 0], [0.3, 0]], opacity=torch.tensor([0.9, 0.9, 0.9]))
+    strat = EDIMStrategy()
+    ctx = make_ctx(model, strategy=strat)
+    ops.reset_opacity(model, ctx.optimizer, strat.cfg.reset_opacity_value)
+    assert bool((model.opacities < 0.01).all())  # the float32 rounding the rule must not act on
+    with torch.no_grad():
+        model.params["opacities"][2] -= 1e-3  # this one did fall below the reset level
+    assert strat.prune_mask(ctx, 5000).tolist() == [False, False, True]
+
+
 @pytest.mark.parametrize("tagging", [True, False])
 def test_fresh_clone_is_tagged_and_protected(tagging):
     # a faint small Gaussian with the largest error is cloned at a refinement step; the old

@@ -55,6 +55,11 @@ Deliberate choices where upstream is broken or silent
   (the in-loop sigmoid(u) < 0.01 criterion). As upstream, it can only fire before 15k, while
   the sparsity weight is still 0, so the ``tag_gradprune`` variant keeps every Gaussian the
   sparsity phase silenced; the ``decomp_*`` variants cut them after training.
+- The in-loop opacity prune threshold (0.01) equals the opacity reset value (0.01). Computed as
+  sigmoid(v) < 0.01 in float32, a Gaussian left exactly at the reset cap reads 0.0099999988 and
+  is deleted, so every Gaussian without an opacity gradient in the 100 iterations after a reset
+  (culled, unseen) dies. We compare logits, v < logit(0.01): a Gaussian must fall below the
+  reset level to be pruned, which is what the rule means.
 - Saved model: upstream's PLY drops s_k and its evaluation reloads it at logit 10, i.e.
   measures a different model. At the end of training we bake the importance into the stored
   opacity exactly (logit(sigmoid(v) * sigmoid(u)), computed in float64) and remove the extra
@@ -287,7 +292,10 @@ class EDIMStrategy(BaselineStrategy):
 
     def prune_mask(self, ctx: TrainContext, step: int) -> torch.Tensor:
         model, cfg = ctx.model, self.cfg
-        weak = model.opacities.detach() < cfg.prune_opacity  # raw alpha, not alpha_eff
+        # raw alpha, not alpha_eff. Compared on the logit: the opacity reset caps the logit at
+        # logit(0.01), and sigmoid of that is 0.0099999988 in float32, so the plain test would
+        # delete every Gaussian that got no opacity gradient since the reset (see the docstring).
+        weak = model.params["opacities"].detach() < torch.logit(torch.tensor(cfg.prune_opacity)).item()
         s = self.importance(model)
         if s is not None:
             weak |= s.detach() < cfg.prune_importance
