@@ -198,6 +198,39 @@ def test_rd_plot_rejects_bad_spread(results):
         rd_figure(collect_results(results), "mipnerf360", spread="whiskers")
 
 
+def test_rd_plot_leaves_out_a_metric_without_values(tmp_path):
+    """LPIPS None everywhere (no VGG weights offline): no empty LPIPS panel, the subtitle says so."""
+    from gs.report.plots import rd_figure
+
+    paths = [_metrics_json(tmp_path / m / v / "metrics.json", "mipnerf360", "room", m, v, p, s, None, size, n)
+             for m, v, p, s, size, n in (("gns", "5pct", 25.0, 0.7, 30_000_000, 1000),
+                                         ("gns", "15pct", 26.0, 0.8, 90_000_000, 3000))]
+    df = collect_results(paths)
+    fig = rd_figure(df, "mipnerf360", spread="bars")
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert len(fig.axes) == 2 and not any("LPIPS" in lb for lb in labels)
+    assert "not plotted: LPIPS" in fig._suptitle.get_text()
+    # nothing to draw at all: the requested panels stay (empty), no metric is named missing
+    none = rd_figure(df.assign(psnr=float("nan"), ssim=float("nan")), "mipnerf360")
+    assert len(none.axes) == 3 and "not plotted" not in none._suptitle.get_text()
+
+
+@pytest.mark.parametrize("spread", ["bars", "band"])
+def test_rd_plot_subtitle_names_the_seed_spread(results, spread):
+    from gs.report.plots import rd_figure
+
+    df = collect_results(results)  # 3dgs has two seeds
+    text = rd_figure(df, "mipnerf360", spread=spread)._suptitle.get_text()
+    # only 3dgs has a spread, and it is one point: error bars even when bands are asked for
+    assert "error bars: ± 1 standard deviation over 2 seeds" in text and "bands" not in text
+    gns = collect_results(results).assign(method="gns", variant=lambda d: d["variant"] + d["method"])
+    banded = rd_figure(gns, "mipnerf360", spread=spread)._suptitle.get_text()
+    assert ("bands: ±" in banded) == (spread == "band") and ("error bars: ±" in banded) == (spread == "bars")
+    assert "standard deviation" not in rd_figure(df, "mipnerf360", spread=None)._suptitle.get_text()
+    one_seed = df[df["seed"] == 0]
+    assert "standard deviation" not in rd_figure(one_seed, "mipnerf360", spread=spread)._suptitle.get_text()
+
+
 # ---------------------------------------------------------------------------- strips
 def _eval_dir(root: Path, name: str, n_views: int, w: int, h: int, value: int) -> Path:
     d = root / name

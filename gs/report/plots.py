@@ -34,8 +34,10 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
 
     ``agg``: aggregated rows (:func:`aggregate`; per-run rows are aggregated here).
     ``spread``: None, ``"bars"`` (error bars) or ``"band"`` (shaded band) of ``<metric>_std``
-    (seed spread); rows without a std are drawn without one. ``annotate``: write the variant
-    name beside each of our points.
+    (seed spread); rows without a std are drawn without one; the subtitle says what the spread
+    is. ``annotate``: write the variant name beside each of our points. A metric without a
+    single value (ours or the papers', e.g. LPIPS without its weights) gets no panel, and the
+    subtitle names it; with no values at all, every panel is drawn (empty).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -49,12 +51,20 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
     pap = paper[paper["dataset"] == dataset] if paper is not None and len(paper) else None
     all_methods = list(ours["method"]) + (list(pap["method"]) if pap is not None else [])
     styles = styles or method_styles(all_methods)
+    empty = [m for m in metrics if not _has_values(ours, m) and not (pap is not None and _has_values(pap, m))]
+    if len(empty) < len(metrics):
+        metrics = [m for m in metrics if m not in empty]
+    else:
+        empty = []
+    notes: list[str] = []
 
     fig = Figure(figsize=(3.3 * len(metrics), 3.1), dpi=150, layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
         for method in method_order(ours["method"]):
             color, marker = styles.get(method, ("#333333", "o"))
+            if metric not in ours:
+                continue
             rows = ours[(ours["method"] == method) & ours["size_mb"].notna() & ours[metric].notna()]
             rows = rows.sort_values("size_mb")
             if rows.empty:
@@ -65,8 +75,10 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
             if spread and std_col in rows and rows[std_col].notna().any():
                 s = rows[std_col].fillna(0.0).to_numpy(float)
                 if spread == "bars" or len(x) == 1:  # a band needs two points
+                    notes.append("error bars")
                     ax.errorbar(x, y, yerr=s, fmt="none", ecolor=color, elinewidth=1, capsize=2.5, zorder=2)
                 else:
+                    notes.append("bands")
                     ax.fill_between(x, y - s, y + s, color=color, alpha=0.18, linewidth=0, zorder=1)
             if annotate:
                 for xi, yi, v in zip(x, y, rows["variant"]):
@@ -75,6 +87,8 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
         if pap is not None:
             for method in method_order(pap["method"]):
                 color, marker = styles.get(method, ("#333333", "o"))
+                if metric not in pap:
+                    continue
                 rows = pap[(pap["method"] == method) & pap["size_mb"].notna() & pap[metric].notna()]
                 if rows.empty:
                     continue
@@ -100,8 +114,22 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8,
                    frameon=False)
-    fig.suptitle(title or DATASET_TITLES.get(dataset, dataset), fontsize=10)
+    sub = []
+    if notes:
+        n_seeds = int(ours["n_seeds"].max()) if "n_seeds" in ours and ours["n_seeds"].notna().any() else 0
+        kind = " / ".join(k for k in ("bands", "error bars") if k in notes)
+        sub.append(f"{kind}: ± 1 standard deviation over {n_seeds} seeds" if n_seeds > 1
+                   else f"{kind}: ± 1 standard deviation over seeds")
+    if empty:
+        sub.append("no values, not plotted: " + ", ".join(METRIC_LABELS.get(m, m).split(" ")[0] for m in empty))
+    head = title or DATASET_TITLES.get(dataset, dataset)
+    fig.suptitle(head + ("\n" + "; ".join(sub) if sub else ""), fontsize=10)
     return fig
+
+
+def _has_values(rows: pd.DataFrame, metric: str) -> bool:
+    """Whether ``rows`` hold at least one point of ``metric`` that can be drawn (with a size)."""
+    return metric in rows and bool((rows[metric].notna() & rows["size_mb"].notna()).any())
 
 
 def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
