@@ -373,6 +373,40 @@ def baseline_inputs(method: str, methods: Mapping[str, Any] | None = None) -> di
     return dict(getattr(reg[method], "baseline_inputs", None) or {})
 
 
+def prefix_iteration(config: Mapping[str, Any], method: str, dataset: str, scene: str,
+                     methods: Mapping[str, Any] | None = None) -> int | None:
+    """The run iteration at which ``method`` starts from the baseline's checkpoint (its
+    ``init_from_baseline_at``, scaled by ``iterations``), or None when it trains from scratch.
+
+    The prefix is shared only when it is the same computation: the baseline runs the recipe's
+    defaults here (no ``params`` override for this dataset/scene) and the method overrides no
+    densification setting, since its first iterations are exactly the baseline recipe."""
+    from dataclasses import fields
+
+    from gs.methods.baseline import DensifyConfig
+
+    reg = _registry(methods)
+    at = getattr(reg[method], "init_from_baseline_at", None)
+    base, bvariant = baseline_method(reg)
+    if not at or method == base:
+        return None
+    if method_params(config, base, bvariant, dataset, scene, reg):
+        return None
+    densify = {f.name for f in fields(DensifyConfig)}
+    for variant in reg[method].variants:
+        if densify & set(method_params(config, method, variant, dataset, scene, reg)):
+            return None
+    return int(round(at * float(config["iterations"]) / 30000))
+
+
+def prefix_iterations(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[int]:
+    """Every prefix checkpoint some configured run starts from (the baseline saves these)."""
+    reg = _registry(methods)
+    its = {prefix_iteration(config, r.method, r.dataset, r.scene, reg) for r in runs(config, reg)
+           if not r.is_codec_over_base and r.method in reg}
+    return sorted(i for i in its if i)
+
+
 def method_params(config: Mapping[str, Any], method: str, variant: str, dataset: str, scene: str,
                   methods: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Registry params (defaults <- presets <- variant) <- the config's ``methods.{m}.params``."""
@@ -407,7 +441,7 @@ def all_targets(config: Mapping[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ wildcards
-def _alternation(names: Iterable[str]) -> str:
+def alternation(names: Iterable[str]) -> str:
     names = sorted(set(names), key=len, reverse=True)  # longest first: no prefix shadowing
     return "(?:" + "|".join(re.escape(n) for n in names) + ")" if names else "(?!)"
 
@@ -418,20 +452,20 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
     trains, codecs = train_methods(reg), codec_methods(reg)
     names = set(datasets(config))
     return {
-        "dataset": _alternation(names),
+        "dataset": alternation(names),
         "scene": NAME_RE,
-        "method": _alternation(trains),  # a trained model's method (train rule)
-        "trained_codec": _alternation(trained_codecs(reg)),
-        "codec": _alternation(codecs),
-        "base": _alternation(trains),
+        "method": alternation(trains),  # a trained model's method (train rule)
+        "trained_codec": alternation(trained_codecs(reg)),
+        "codec": alternation(codecs),
+        "base": alternation(trains),
         "variant": NAME_RE + SEED_RE,  # a trained model's variant folder (~seed<N> for an extra seed)
         "cvariant": NAME_RE,
         "bvariant": NAME_RE + SEED_RE,
         # an evaluated run: a training method, or codec@base
-        "run": f"(?:{_alternation(trains)}|{_alternation(codecs)}{SEP}{_alternation(trains)})",
+        "run": f"(?:{alternation(trains)}|{alternation(codecs)}{SEP}{alternation(trains)})",
         "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?{SEED_RE}",
-        "archive": _alternation(downloads(config)) if downloads(config) else "(?!)",
-        "stem": _alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",
+        "archive": alternation(downloads(config)) if downloads(config) else "(?!)",
+        "stem": alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",
     }
 
 
@@ -539,6 +573,13 @@ def provenance_html(info: Mapping[str, Any]) -> str:
             "<h3>Versions</h3>", table(info.get("versions") or {}),
             "<h3>Protocol</h3>", f"<pre>{escape(json.dumps(info.get('protocol'), indent=2, default=str))}</pre>",
             "<h3>Configuration</h3>", f"<pre>{escape(json.dumps(info.get('config'), indent=2, default=str))}</pre>"]
+    shared = [r for r in info.get("runs") or [] if r.get("starts_from")]
+    if shared:  # runs that did not train their first iterations themselves
+        body += ["<h3>Shared training prefixes</h3>",
+                 "<p>These runs start from the baseline's saved state instead of training the same "
+                 "first iterations again:</p>",
+                 table({f"{r['dataset']}/{r['scene']}/{r['method']}/{r['variant']}":
+                        f"{r['starts_from']['run']} at iteration {r['starts_from']['iteration']}" for r in shared})]
     return _page("GS Bench: provenance", "\n".join(body))
 
 

@@ -111,6 +111,32 @@ def baseline_stats(wildcards):
     return [f"{run.dir(RESULTS)}/train_stats.json"]
 
 
+BASELINE = pipeline.baseline_method()[0]
+NON_BASELINE = pipeline.alternation(m for m in pipeline.train_methods() if m != BASELINE)
+PREFIX_ITERATIONS = pipeline.prefix_iterations(config)
+
+
+def _prefix_run(wildcards):
+    """(iteration, baseline run) when this training run starts from the baseline's prefix."""
+    variant, seed = pipeline.split_seed(wildcards.variant)
+    it = pipeline.prefix_iteration(config, wildcards.method, wildcards.dataset, wildcards.scene)
+    if it is None:
+        return None
+    base, bvariant = pipeline.baseline_method()
+    return it, pipeline.Run(wildcards.dataset, wildcards.scene, base, bvariant, seed)
+
+
+def baseline_prefix(wildcards):
+    """The baseline checkpoint this run starts from (same scene and seed), or nothing."""
+    pr = _prefix_run(wildcards)
+    return [] if pr is None else [f"{pr[1].dir(RESULTS)}/prefix_{pr[0]}.pt"]
+
+
+def prefix_start(wildcards):
+    pr = _prefix_run(wildcards)
+    return None if pr is None else {"iteration": pr[0], "run": f"{pr[1].method}/{pr[1].variant_dir}"}
+
+
 def baseline_params(wildcards):
     return pipeline.baseline_inputs(wildcards.method)
 

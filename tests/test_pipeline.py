@@ -25,6 +25,7 @@ class FakeSpec:
     codec: str | None = None
     presets: dict = field(default_factory=dict)
     baseline_inputs: dict = field(default_factory=dict)
+    init_from_baseline_at: int | None = None
 
     def params_for(self, variant, dataset=None, scene=None, overrides=None):
         out = {}
@@ -109,6 +110,21 @@ def test_params_and_baseline_inputs():
     assert pipeline.baseline_inputs("base", REG) == {}
 
 
+def test_prefix_is_shared_only_for_the_same_computation():
+    reg = dict(REG, vq=FakeSpec("train", codec="m:C", init_from_baseline_at=15_000))
+    cfg = _config(iterations=300)
+    assert pipeline.prefix_iteration(cfg, "vq", "ds", "a", reg) == 150  # 15k of 30k, scaled
+    assert pipeline.prefix_iteration(cfg, "prune", "ds", "a", reg) is None
+    assert pipeline.prefix_iteration(cfg, "base", "ds", "a", reg) is None
+    assert pipeline.prefix_iterations(cfg, reg) == [150]
+    # a baseline with other settings, or a method that changes densification: no shared prefix
+    other_base = _config(iterations=300, methods={"base": {"params": {"grad_threshold": 1e-4}}, "vq": None})
+    assert pipeline.prefix_iteration(other_base, "vq", "ds", "a", reg) is None
+    own_densify = _config(iterations=300, methods={"base": None, "vq": {"params": {"densify_until": 9000}}})
+    assert pipeline.prefix_iteration(own_densify, "vq", "ds", "a", reg) is None
+    assert pipeline.prefix_iterations(own_densify, reg) == []
+
+
 def test_wildcard_constraints_are_unambiguous():
     wc = {k: re.compile(v + r"\Z") for k, v in pipeline.wildcard_constraints(_config(), REG).items()}
     assert wc["run"].match("zip@prune") and wc["run"].match("base")
@@ -164,7 +180,9 @@ def test_seeds_dry_run(tmp_path):
     runs = pipeline.runs(cfg)
     trains = [r for r in runs if not r.is_codec_over_base]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M))
-    assert counts.get("train") == str(len(trains)) and counts.get("evaluate") == str(len(runs))
+    bases = [r for r in trains if r.method == pipeline.baseline_method()[0]]
+    assert counts.get("train_baseline") == str(len(bases)) == "2"
+    assert counts.get("train") == str(len(trains) - len(bases)) and counts.get("evaluate") == str(len(runs))
     assert counts.get("bd_tables") == "1" and counts.get("bd_summary") == "1"
     assert ("input: results/synthetic/tiny/scene.json, results/synthetic/tiny/3dgs/default~seed1/train_stats.json\n"
             "    output: results/synthetic/tiny/gns/15pct~seed1/point_cloud.ply") in out
@@ -311,6 +329,14 @@ def test_tiny_end_to_end():
             m = json.loads((work / r.dir("results") / "metrics.json").read_text())
             assert m["size_bytes"] == stats["size_bytes"]
     assert (work / "report.html").stat().st_size > 10_000
+    # NSVQ-GS starts from the baseline's saved state (a DAG edge), and the report says so
+    prefix = pipeline.prefix_iteration(cfg, "nsvqgs", "synthetic", "tiny")
+    nsvq = [r for r in pipeline.runs(cfg) if r.method == "nsvqgs"][0]
+    stats = json.loads((work / nsvq.dir("results") / "train_stats.json").read_text())
+    assert prefix and (work / "results/synthetic/tiny/3dgs/default" / f"prefix_{prefix}.pt").exists()
+    assert stats["starts_from"] == {"iteration": prefix, "run": "3dgs/default"}
+    assert stats["resumed_from"].endswith(f"prefix_{prefix}.pt")
+    assert [r["starts_from"] for r in prov["runs"] if r["method"] == "nsvqgs"] == [stats["starts_from"]]
     # nothing left to do: a second run is a no-op
     again = snakemake("-n", "--configfile", str(TINY_CONFIG), cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr

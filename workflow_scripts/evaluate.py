@@ -18,7 +18,7 @@ with _setup.logged(snakemake):  # noqa: F821
     extra, inputs = {}, [sm.input.model]
     size_bytes, size_reason = Path(sm.input.model).stat().st_size, "PLY file size"
     train = json.loads(Path(sm.input.train_stats).read_text())
-    for k in ("train_seconds", "peak_memory_bytes", "peak_gpu_memory_bytes", "iterations"):
+    for k in ("train_seconds", "peak_memory_bytes", "peak_gpu_memory_bytes", "iterations", "starts_from"):
         if k in train:
             extra[k] = train[k]
     if "codec_stats" in sm.input.keys():

@@ -18,7 +18,7 @@ with _setup.logged(snakemake):  # noqa: F821
         "runs": [
             {k: r.get(k) for k in ("dataset", "scene", "method", "variant", "backend", "device", "git_commit",
                                    "created")}
-            | {"protocol": r.get("protocol")}
+            | {"protocol": r.get("protocol"), "starts_from": (r.get("extra") or {}).get("starts_from")}
             for r in runs
         ],
     }

@@ -51,6 +51,7 @@ class TrainConfig:
     keep_checkpoints: int = 1
     save_iterations: tuple[int, ...] = ()  # extra PLY snapshots (run iterations)
     init_checkpoint: str | None = None  # start from another run's checkpoint (e.g. baseline @15k)
+    prefix_iterations: tuple[int, ...] = ()  # run iterations saved as prefix_<it>.pt for other runs
     progress: bool = True
     log_every: int = 50  # progress bar refresh and NaN check interval
     # The 2024 3DGS code (the reference of our acceptance runs, and the code ARGP and EDIM
@@ -327,6 +328,10 @@ class Trainer:
                 bar.update(1)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < max_steps:
                 self._checkpoint()
+            if step in cfg.prefix_iterations and self.out_dir is not None:
+                # kept apart from the rotating checkpoints: other runs start from it
+                save_checkpoint(self.out_dir / f"prefix_{step}.pt", ctx, strategy, self.sampler.state(),
+                                self.prior_seconds + time.perf_counter() - t0)
             if step in cfg.save_iterations and self.out_dir is not None:
                 ctx.model.save_ply(self.out_dir / f"point_cloud_{step}.ply")
         with torch.no_grad():
@@ -405,12 +410,13 @@ def make_strategy(method_id: str, params: dict[str, Any]) -> Strategy:
 
 
 def train_method(scene: Scene, method_id: str, params: dict[str, Any], out_dir: str | Path | None,
-                 config: TrainConfig, init_model: GaussianModel | None = None) -> TrainResult:
+                 config: TrainConfig, init_model: GaussianModel | None = None,
+                 meta: dict[str, Any] | None = None) -> TrainResult:
     """Train ``method_id`` with ``params`` on ``scene``; writes point_cloud.ply,
     train_stats.json and checkpoints/ into ``out_dir`` (resuming from its last checkpoint)."""
     strategy = make_strategy(method_id, params)
     trainer = Trainer(scene, strategy, config, out_dir, init_model=init_model, label=f"{scene.name}/{method_id}",
-                      meta={"method": method_id, "params": params, "scene": scene.name})
+                      meta={"method": method_id, "params": params, "scene": scene.name, **(meta or {})})
     return trainer.train()
 
 
