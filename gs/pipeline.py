@@ -396,7 +396,8 @@ def prefix_iteration(config: Mapping[str, Any], method: str, dataset: str, scene
     for variant in reg[method].variants:
         if densify & set(method_params(config, method, variant, dataset, scene, reg)):
             return None
-    return int(round(at * float(config["iterations"]) / 30000))
+    it = int(round(at * float(config["iterations"]) / 30000))
+    return it if it >= 1 else None
 
 
 def prefix_iterations(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[int]:

@@ -117,6 +117,7 @@ def test_prefix_is_shared_only_for_the_same_computation():
     assert pipeline.prefix_iteration(cfg, "prune", "ds", "a", reg) is None
     assert pipeline.prefix_iteration(cfg, "base", "ds", "a", reg) is None
     assert pipeline.prefix_iterations(cfg, reg) == [150]
+    assert pipeline.prefix_iteration(_config(iterations=1), "vq", "ds", "a", reg) is None  # no prefix to share
     # a baseline with other settings, or a method that changes densification: no shared prefix
     other_base = _config(iterations=300, methods={"base": {"params": {"grad_threshold": 1e-4}}, "vq": None})
     assert pipeline.prefix_iteration(other_base, "vq", "ds", "a", reg) is None

@@ -197,7 +197,7 @@ def test_tiny_config_through_the_slurm_profile(slurm_cluster, monkeypatch):
     work = ARTIFACTS / "slurm"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    gpu_rules = ("train", "compress", "encode", "evaluate")
+    gpu_rules = ("train_baseline", "train", "compress", "encode", "evaluate")
     # the tiny config trains on the CPU (gpu=0); ask for a (fake) GPU anyway so that the GPU
     # requests of the profile go through SLURM's gres; 1 CPU and little memory per job on this node
     args = [

@@ -16,7 +16,7 @@ if str(REPO) not in sys.path:
 
 
 def wants_gpu(snakemake) -> bool:
-    """Whether the rule's resources ask for a GPU (gpu=1: train, compress, encode, evaluate)."""
+    """Whether the rule's resources ask for a GPU (gpu=1: train_baseline, train, compress, encode, evaluate)."""
     try:
         return int(getattr(snakemake.resources, "gpu", 0) or 0) > 0
     except (AttributeError, TypeError, ValueError):
