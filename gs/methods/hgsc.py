@@ -658,8 +658,11 @@ def lod_reconstruct(pred: np.ndarray, q: np.ndarray, lo: np.ndarray, hi: np.ndar
     levels = _group_columns(groups, d, np.array([2 ** b - 1 for *_, b in groups], dtype=np.float64))
     lo_c = _group_columns(groups, d, lo.astype(np.float64))
     hi_c = _group_columns(groups, d, hi.astype(np.float64))
-    span = np.where(hi_c > lo_c, hi_c - lo_c, 0.0)
-    return (pred.astype(np.float64) + q / levels * span + lo_c).astype(np.float32)
+    step = np.where(hi_c > lo_c, hi_c - lo_c, 0.0) / levels  # per column: one multiply per value
+    out = q * step
+    out += lo_c
+    out += pred
+    return out.astype(np.float32)
 
 
 def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray) -> np.ndarray:
