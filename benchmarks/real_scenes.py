@@ -29,6 +29,7 @@ from gs.data import load_scene  # noqa: E402
 from gs.eval.evaluate import evaluate_model  # noqa: E402
 from gs.methods.registry import get_method  # noqa: E402
 from gs.model import GaussianModel, file_size_bytes  # noqa: E402
+from gs.train import ops  # noqa: E402
 from gs.train.trainer import TrainConfig, train_method, write_json  # noqa: E402
 
 
@@ -142,8 +143,7 @@ def derived_decomp(method: str, params: dict, run_root: Path):
         importance = torch.from_numpy(np.load(src / "importance.npy"))
         if importance.shape[0] != model.num_gaussians:
             raise RuntimeError(f"{src}: importance.npy has {importance.shape[0]} rows for {model.num_gaussians} Gaussians")
-        keep = importance >= tau
-        model = GaussianModel({k: v[keep] for k, v in model.params.items()}, model.sh_degree)
+        ops.keep_only(model, None, importance >= tau)  # what EDIMStrategy.finalize cuts
         vdir.mkdir(parents=True, exist_ok=True)
         model.save_ply(vdir / "point_cloud.ply")
         stats = json.loads((src / "train_stats.json").read_text())

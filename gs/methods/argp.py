@@ -182,34 +182,29 @@ class ARGPStrategy(BaselineStrategy):
             keep = frozen & (score > q)
         return keep
 
+    @staticmethod
+    def _moments(ctx: TrainContext):
+        """(Adam moment tensor, its backup key) for every parameter that has Adam state."""
+        for name, p in ctx.model.params.items():
+            st = ctx.optimizer.state.get(p) or {}
+            for key in _MOMENTS:
+                if key in st:
+                    yield st[key], f"{_BACKUP}.{name}.{key}"
+
     def freeze(self, ctx: TrainContext, new: torch.Tensor) -> None:
         """Zero the Adam moments of the newly frozen rows, keeping a backup to restore."""
-        opt = ctx.optimizer
-        for name, p in ctx.model.params.items():
-            st = opt.state.get(p)
-            if not st:
-                continue
-            for key in _MOMENTS:
-                if key not in st:
-                    continue
-                bk = f"{_BACKUP}.{name}.{key}"
-                if bk not in self.state or self.state[bk].shape != st[key].shape:
-                    self.state[bk] = torch.zeros_like(st[key])
-                self.state[bk][new] = st[key][new]
-                st[key][new] = 0.0
+        for moment, bk in self._moments(ctx):
+            if bk not in self.state or self.state[bk].shape != moment.shape:
+                self.state[bk] = torch.zeros_like(moment)
+            self.state[bk][new] = moment[new]
+            moment[new] = 0.0
         self.state["frozen"] = self._frozen_or_empty(ctx) | new
 
     def unfreeze(self, ctx: TrainContext, rows: torch.Tensor) -> None:
         """Write the backed-up Adam moments of ``rows`` back and unfreeze them."""
-        opt = ctx.optimizer
-        for name, p in ctx.model.params.items():
-            st = opt.state.get(p)
-            if not st:
-                continue
-            for key in _MOMENTS:
-                bk = f"{_BACKUP}.{name}.{key}"
-                if key in st and bk in self.state:
-                    st[key][rows] = self.state[bk][rows]
+        for moment, bk in self._moments(ctx):
+            if bk in self.state:
+                moment[rows] = self.state[bk][rows]
         self.state["frozen"] = self._frozen_or_empty(ctx) & ~rows
 
     def _frozen_or_empty(self, ctx: TrainContext) -> torch.Tensor:

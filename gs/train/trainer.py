@@ -255,14 +255,17 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def render(self, cam) -> RenderOutput:
         ctx, m, s = self.ctx, self.model, self.strategy
-        over = s.render_params(ctx) or {}
-        op = s.render_opacities(ctx)
+        over = dict(s.render_params(ctx) or {})
+        op = s.render_opacities(ctx)  # always called: a strategy may keep what it returns
+        if op is not None:
+            over.setdefault("opacities", op)
+        # activations only for what the strategy does not override (this runs every step);
         # raw quaternions: every backend normalises them (gsplat inside its projection kernel)
-        return self.rasterize(
-            over.get("means", m.means), over.get("quats", m.params["quats"]), over.get("scales", m.scales),
-            over.get("opacities", op if op is not None else m.opacities), over.get("sh", m.sh), cam,
-            sh_degree=ctx.active_sh_degree, background=ctx.background, **s.render_options(ctx),
-        )
+        default = {"means": lambda: m.means, "quats": lambda: m.params["quats"], "scales": lambda: m.scales,
+                   "opacities": lambda: m.opacities, "sh": lambda: m.sh}
+        args = [over[k] if k in over else default[k]() for k in ("means", "quats", "scales", "opacities", "sh")]
+        return self.rasterize(*args, cam, sh_degree=ctx.active_sh_degree, background=ctx.background,
+                              **s.render_options(ctx))
 
     def train(self) -> TrainResult:
         cfg, ctx, strategy = self.cfg, self.ctx, self.strategy
