@@ -143,6 +143,31 @@ def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
         assert torch.equal(attr_matrix(model.params, key).detach(), q), key
 
 
+def test_nsvq_phase_quantizes_and_renders_only_the_visible_subset():
+    model = random_model(n=200)
+    with torch.no_grad():
+        model.params["means"][:80, 2] = -10.0  # behind the camera: culled
+    ctx = make_ctx(model)
+    ctx.camera = camera()
+    strat = NSVQStrategy(**SMALL_K)
+    ctx.step = ctx.at(20_000)
+    strat.initialize(ctx)
+    ctx.step += 1
+    p = strat.render_params(ctx)
+    n_vis = int(strat._visible(ctx).sum())
+    assert 0 < n_vis <= 120
+    assert {"means", "opacities", "scales", "quats", "sh"} <= set(p)
+    assert all(t.shape[0] == n_vis for t in p.values())
+    assert all(int(u.sum()) > 0 for u in strat.used.values())
+    from gs.render import get_backend
+
+    img = get_backend("torch")(p["means"], p["quats"], p["scales"], p["opacities"], p["sh"], ctx.camera,
+                               sh_degree=model.sh_degree, background=torch.zeros(3)).image
+    img.sum().backward()
+    assert model.params["means"].grad[:80].abs().sum() == 0  # culled rows take no part
+    assert model.params["means"].grad[80:].abs().sum() > 0
+
+
 def test_strategy_state_dict_round_trip_restores_codebooks_and_adam():
     model = random_model(n=120)
     ctx = make_ctx(model)

@@ -1,0 +1,91 @@
+"""Nearest codeword search, argmin_k ||x - c_k||_2 per row, for vector quantization.
+
+NSVQ-GS searches four codebooks (up to 4096 codes) for every visible Gaussian at every
+iteration. Materialising the N x K distance matrix costs gigabytes of memory traffic per step
+(219k x 4096 float32 = 3.6 GB per codebook), which made the NSVQ phase run at ~70 it/s on an
+H100. On CUDA with Triton available, a fused kernel keeps the running minimum in registers and
+never writes the matrix; elsewhere a chunked ``addmm`` + ``argmin`` does it in one pass per chunk.
+Both compute ||c||^2 - 2 x.c (||x||^2 is constant per row) in float32 and break ties towards the
+lowest index, like ``torch.argmin``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+@functools.lru_cache(maxsize=1)
+def _triton_kernel():
+    """The fused kernel, or None where Triton is not importable."""
+    try:
+        import triton
+        import triton.language as tl
+    except Exception:  # noqa: BLE001 - any import failure means: use the torch path
+        return None
+
+    @triton.jit
+    def nearest_kernel(x_ptr, c_ptr, c2_ptr, out_ptr, n, k, d, stride_x, stride_c,
+                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
+        rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+        dims = tl.arange(0, BLOCK_D)
+        x = tl.load(x_ptr + rows[:, None] * stride_x + dims[None, :],
+                    mask=(rows[:, None] < n) & (dims[None, :] < d), other=0.0)
+        best = tl.full([BLOCK_N], float("inf"), tl.float32)
+        best_i = tl.zeros([BLOCK_N], tl.int32)
+        for k0 in range(0, k, BLOCK_K):
+            codes = k0 + tl.arange(0, BLOCK_K)
+            c = tl.load(c_ptr + codes[None, :] * stride_c + dims[:, None],
+                        mask=(codes[None, :] < k) & (dims[:, None] < d), other=0.0)
+            c2 = tl.load(c2_ptr + codes, mask=codes < k, other=float("inf"))
+            dist = c2[None, :] - 2.0 * tl.dot(x, c, input_precision="ieee")
+            m = tl.min(dist, axis=1)
+            mi = tl.argmin(dist, axis=1, tie_break_left=True).to(tl.int32) + k0
+            better = m < best  # strict: an earlier block keeps ties
+            best = tl.where(better, m, best)
+            best_i = tl.where(better, mi, best_i)
+        tl.store(out_ptr + rows, best_i.to(tl.int64), mask=rows < n)
+
+    def run(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+        n, d = x.shape
+        out = torch.empty(n, dtype=torch.long, device=x.device)
+        block_d = max(16, triton.next_power_of_2(d))
+        block_n = 64 if block_d > 32 else 128
+        grid = (triton.cdiv(n, block_n),)
+        nearest_kernel[grid](x, c, c2, out, n, c.shape[0], d, x.stride(0), c.stride(0),
+                             BLOCK_N=block_n, BLOCK_K=64, BLOCK_D=block_d, num_warps=4)
+        return out
+
+    return run
+
+
+def fused_available(device: torch.device | str) -> bool:
+    return torch.device(device).type == "cuda" and _triton_kernel() is not None
+
+
+def nearest_code(x: torch.Tensor, codebook: torch.Tensor, max_elements: int = 1 << 26,
+                 fused: bool | None = None) -> torch.Tensor:
+    """Index of the nearest code for every row of ``x`` (N x D) in ``codebook`` (K x D).
+
+    ``fused=None`` uses the Triton kernel on CUDA when available; ``max_elements`` bounds the
+    distance chunk of the torch path."""
+    x = x.detach().float().contiguous()
+    c = codebook.detach().float().contiguous()
+    c2 = (c * c).sum(1)
+    if x.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long, device=x.device)
+    if fused is None:
+        fused = fused_available(x.device)
+    if fused:
+        kernel = _triton_kernel()
+        if kernel is None:
+            raise RuntimeError("fused nearest-code search needs Triton, which is not importable")
+        return kernel(x, c, c2)
+    chunk = max(1, max_elements // max(1, c.shape[0]))
+    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    ct = c.T
+    for i in range(0, x.shape[0], chunk):
+        # one pass writes the chunk's distances: c2 - 2 x.c
+        out[i:i + chunk] = torch.addmm(c2, x[i:i + chunk], ct, beta=1.0, alpha=-2.0).argmin(1)
+    return out
