@@ -12,6 +12,7 @@ lowest index, like ``torch.argmin``.
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 
@@ -61,6 +62,10 @@ def _triton_kernel():
 
 
 def fused_available(device: torch.device | str) -> bool:
+    """Whether ``nearest_code`` uses the Triton kernel on ``device`` (``GS_NEAREST_FUSED=0``
+    turns it off)."""
+    if os.environ.get("GS_NEAREST_FUSED", "1") == "0":
+        return False
     return torch.device(device).type == "cuda" and _triton_kernel() is not None
 
 
