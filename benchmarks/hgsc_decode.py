@@ -6,12 +6,16 @@ A synthetic trained-like model of ``--num`` Gaussians (benchmarks/hgsc_choices.p
 with the default HGSC setting and decoded ``--repeat`` times on ``--device`` (the first decode
 is a warm-up when ``--repeat`` > 1; the median of the others is reported). Without a scene
 there is no significance pruning, so every Gaussian is coded: the decoder rebuilds all of them.
-Writes ``hgsc_decode.md`` into ``--out``.
+Writes ``hgsc_decode.md`` into ``--out``. ``--stages`` adds the time spent in each decoder stage
+(summed over the calls of the stage in the last decode; the nearest-neighbour searches run in a
+second thread, concurrently with the range decoding, so the stages may sum to more than the total).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import statistics
 import sys
 import tempfile
@@ -33,6 +37,38 @@ def _sync(dev: str) -> None:
         torch.cuda.synchronize()
 
 
+# decoder stages timed by --stages: functions of gs.methods.hgsc (wrapped while decoding)
+STAGES = [("read_container", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
+          ("partition", "KD-tree + FPS partition"),
+          ("decode_coefficients", "anchor RAHT coefficients (range decoding)"),
+          ("raht_inverse", "inverse RAHT"), ("_sym_decode", "LoD residual symbols (range decoding)"),
+          ("nearest_reference", "nearest reference (2nd thread)"), ("_lod_rows", "LoD dequantize + predict"),
+          ("_ModelRows.put", "YUV -> RGB + output arrays")]
+
+
+def timed_stages(dev: str) -> tuple[dict[str, float], list]:
+    """Wrap the stage functions; returns the (mutable) time table and the undo list."""
+    times: dict[str, float] = collections.defaultdict(float)
+    undo = []
+    for name, _ in STAGES:
+        owner, attr = (H, name) if "." not in name else (getattr(H, name.split(".")[0]), name.split(".")[1])
+        fn = getattr(owner, attr, None)
+        if fn is None:
+            continue
+
+        @functools.wraps(fn)
+        def wrapper(*a, _fn=fn, _name=name, **k):
+            t0 = time.perf_counter()
+            out = _fn(*a, **k)
+            _sync(dev)
+            times[_name] += time.perf_counter() - t0
+            return out
+
+        setattr(owner, attr, wrapper)
+        undo.append((owner, attr, fn))
+    return times, undo
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--num", type=int, default=1_000_000)
@@ -40,6 +76,7 @@ def main() -> None:
     ap.add_argument("--variant", default="default")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--stages", action="store_true", help="also time the decoder stages (last decode)")
     args = ap.parse_args()
     params = get_method("hgsc").params_for(args.variant)
     model = synthetic_model(args.num).to(args.device)
@@ -54,21 +91,34 @@ def main() -> None:
         _sync(args.device)
         t_enc = time.perf_counter() - t0
         times, dec = [], None
-        for _ in range(max(1, args.repeat)):
+        stage_times: dict[str, float] = {}
+        for i in range(max(1, args.repeat)):
+            last = i == max(1, args.repeat) - 1
+            if args.stages and last:
+                stage_times, undo = timed_stages(args.device)
             _sync(args.device)
             t0 = time.perf_counter()
             dec = H.HGSCCodec(**params).decode(d, device=args.device)
             _sync(args.device)
             times.append(time.perf_counter() - t0)
+            if args.stages and last:
+                for owner, attr, fn in undo:
+                    setattr(owner, attr, fn)
         exact = all(torch.equal(dec.params[k].cpu(), codec.reconstruction.params[k].cpu()) for k in dec.params)
     timed = times[1:] if len(times) > 1 else times
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     md = [f"# HGSC decode at scale ({name})", "",
-          f"`python benchmarks/hgsc_decode.py --num {args.num} --device {args.device} --variant {args.variant}`", "",
+          f"`python benchmarks/hgsc_decode.py --num {args.num} --device {args.device} --variant {args.variant} "
+          f"--repeat {args.repeat}{' --stages' if args.stages else ''}`", "",
           "| input #G | decoded #G | size MB | PLY MB | encode s | decode s (median) | decode s (all) | bit-exact |",
           "|---|---|---|---|---|---|---|---|",
           f"| {args.num:,} | {dec.num_gaussians:,} | {stats['size_bytes'] / 1e6:.2f} | {model.ply_num_bytes() / 1e6:.1f} | "
           f"{t_enc:.2f} | {statistics.median(timed):.2f} | {', '.join(f'{t:.2f}' for t in times)} | {exact} |"]
+    if args.stages:
+        md += ["", f"Decoder stages (last decode, {times[-1]:.2f} s in all):", "", "| stage | s |", "|---|---|"]
+        md += [f"| {label} (`{name}`) | {stage_times[name]:.3f} |" for name, label in STAGES if name in stage_times]
+        md.append(f"| rest (bookkeeping, allocation) | "
+                  f"{times[-1] - sum(v for k, v in stage_times.items() if k != 'nearest_reference'):.3f} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hgsc_decode.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -90,9 +90,20 @@ def unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
     need = (n * bits + 7) // 8
     if len(data) != need:
         raise ValueError(f"{len(data)} bytes cannot hold exactly {n} values of {bits} bits ({need} bytes)")
-    mat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.uint64)
-    weights = (np.uint64(1) << np.arange(bits - 1, -1, -1, dtype=np.uint64))
-    return (mat * weights[None, :]).sum(axis=1).astype(np.int64)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if bits > 57:  # a value and its bit offset may not fit one 64-bit window: bit by bit
+        mat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.uint64)
+        weights = (np.uint64(1) << np.arange(bits - 1, -1, -1, dtype=np.uint64))
+        return (mat * weights[None, :]).sum(axis=1).astype(np.int64)
+    # value i starts at bit i * bits: read the 8 bytes from its first byte as one big-endian
+    # word, drop the bits before it (shift left) and keep its top ``bits`` bits
+    buf = np.concatenate([np.frombuffer(data, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])
+    windows = np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - 7, 8), strides=(1, 1))
+    offset = np.arange(n, dtype=np.int64) * bits
+    words = windows[offset >> 3].view(">u8")[:, 0].astype(np.uint64)
+    words <<= (offset & 7).astype(np.uint64)
+    return (words >> np.uint64(64 - bits)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- generic compressors

@@ -61,12 +61,20 @@ Deliberate differences from upstream and from the paper's tools:
 - YUV -> RGB uses the exact inverse of the forward matrix (upstream's 5-digit inverse adds
   ~1e-4 relative error).
 - Size = every byte the decoder reads (upstream mixes bits and bytes and drops geometry, §3).
+
+Decoder speed (same bitstream, same output bit for bit): the partition runs as torch ops on the
+decode device (radix sorts per KD level, FPS over blocks of leaves with float64 distances, exact
+on the integer grid); the adaptive coder decodes whole chunks per context with plans shared by
+all columns; the nearest-reference searches run in a second thread while the range decoder
+works; LoD2 rows (never a reference) go from prediction + residual straight into the output,
+and every float step works on blocks of rows. benchmarks/hgsc_decode.py --stages times them.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +146,9 @@ class HGSCParams:
 
 
 # ============================================================================ attributes
+_ROWS = 1 << 12  # rows per block of the row-wise float work (stays in cache)
+
+
 def attribute_layout(sh_degree: int) -> dict[str, slice]:
     """Column groups of the attribute matrix: dc (3) | rest_y, rest_u, rest_v (K-1 each,
     channel-major as the PLY) | opacity | scale (3) | rotation (4)."""
@@ -163,23 +174,54 @@ def attribute_matrix(model: GaussianModel) -> np.ndarray:
     return np.concatenate(cols, axis=1).astype(np.float32)
 
 
+class _ModelRows:
+    """The parameter arrays of a GaussianModel, filled block by block from YUV attribute rows
+    (the inverse of :func:`attribute_matrix`); float64 temporaries stay block-sized."""
+
+    def __init__(self, n: int, sh_degree: int) -> None:
+        self.sh_degree = sh_degree
+        self.k1 = num_sh_bases(sh_degree) - 1
+        self.lay = attribute_layout(sh_degree)
+        self.dc = np.empty((n, 1, 3), dtype=np.float32)
+        self.rest = np.empty((n, self.k1, 3), dtype=np.float32)
+        self.opacities = np.empty(n, dtype=np.float32)
+        self.scales = np.empty((n, 3), dtype=np.float32)
+        self.quats = np.empty((n, 4), dtype=np.float32)
+
+    def put(self, r: int, blk: np.ndarray) -> None:
+        """Rows r .. r + len(blk) from the float32 YUV attribute rows ``blk``."""
+        m, k1, lay = len(blk), self.k1, self.lay
+        a = blk.astype(np.float64)
+        self.dc[r:r + m, 0] = a[:, lay["dc"]] @ YUV_INV.T
+        # the arithmetic of _mix3 (same products and sums in the same order), laid out for speed
+        x0, x1, x2 = (np.ascontiguousarray(a[:, 3 + j * k1:3 + (j + 1) * k1]) for j in range(3))
+        for c in range(3 if k1 else 0):
+            t = YUV_INV[c, 0] * x0
+            t += YUV_INV[c, 1] * x1
+            t += YUV_INV[c, 2] * x2
+            self.rest[r:r + m, :, c] = t
+        # opacity, scales, quaternion: float32 as stored
+        self.opacities[r:r + m] = blk[:, lay["opacity"].start]
+        self.scales[r:r + m] = blk[:, lay["scale"]]
+        self.quats[r:r + m] = blk[:, lay["rotation"]]
+
+    def model(self, xyz: np.ndarray, device: str | torch.device) -> GaussianModel:
+        def t(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+        return GaussianModel(dict(means=t(xyz), scales=t(self.scales), quats=t(self.quats),
+                                  opacities=t(self.opacities), sh0=t(self.dc), shN=t(self.rest)), self.sh_degree)
+
+
 def model_from_attributes(xyz: np.ndarray, attrs: np.ndarray, sh_degree: int,
-                          device: str | torch.device = "cpu") -> GaussianModel:
-    """Inverse of :func:`attribute_matrix` (YUV -> RGB) with positions ``xyz``."""
-    n = attrs.shape[0]
-    lay = attribute_layout(sh_degree)
-    a = attrs.astype(np.float64)
-    k1 = num_sh_bases(sh_degree) - 1
-    dc = a[:, lay["dc"]] @ YUV_INV.T
-    rest = _mix3(YUV_INV, a[:, 3:3 + 3 * k1].reshape(n, 3, k1)).transpose(0, 2, 1)  # (N, K-1, 3)
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-
-    params = dict(means=t(xyz), scales=t(a[:, lay["scale"]]), quats=t(a[:, lay["rotation"]]),
-                  opacities=t(a[:, lay["opacity"]].reshape(n)), sh0=t(dc.reshape(n, 1, 3)),
-                  shN=t(rest.reshape(n, k1, 3)))
-    return GaussianModel(params, sh_degree)
+                          device: str | torch.device = "cpu", rows: np.ndarray | None = None) -> GaussianModel:
+    """Inverse of :func:`attribute_matrix` (YUV -> RGB) with positions ``xyz``; ``rows`` (optional)
+    takes the Gaussians ``attrs[rows]`` (in that order) without copying ``attrs`` first."""
+    n = len(xyz)
+    out = _ModelRows(n, sh_degree)
+    for r in range(0, n, _ROWS):
+        out.put(r, attrs[r:r + _ROWS] if rows is None else attrs[rows[r:r + _ROWS]])
+    return out.model(xyz, device)
 
 
 # ============================================================================ significance
@@ -208,22 +250,43 @@ def prune_least_significant(scores: np.ndarray, percent: float) -> np.ndarray:
 
 
 # ============================================================================ Morton codes
+def _spread3(v: np.ndarray) -> np.ndarray:
+    """Bits 0..20 of v moved to bits 0, 3, 6, ... (magic-number bit interleave)."""
+    v = v & 0x1FFFFF
+    v = (v | (v << 32)) & 0x1F00000000FFFF
+    v = (v | (v << 16)) & 0x1F0000FF0000FF
+    v = (v | (v << 8)) & 0x100F00F00F00F00F
+    v = (v | (v << 4)) & 0x10C30C30C30C30C3
+    return (v | (v << 2)) & 0x1249249249249249
+
+
+def _compact3(v: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_spread3`."""
+    v = v & 0x1249249249249249
+    v = (v | (v >> 2)) & 0x10C30C30C30C30C3
+    v = (v | (v >> 4)) & 0x100F00F00F00F00F
+    v = (v | (v >> 8)) & 0x1F0000FF0000FF
+    v = (v | (v >> 16)) & 0x1F00000000FFFF
+    return (v | (v >> 32)) & 0x1FFFFF
+
+
 def morton_encode(q: np.ndarray, bits: int) -> np.ndarray:
     """(N,3) non-negative ints < 2^bits -> (N,) int64 codes (x bit above y above z)."""
     q = np.asarray(q, dtype=np.int64)
-    code = np.zeros(len(q), dtype=np.int64)
-    for b in range(bits):
-        for axis in range(3):
-            code |= ((q[:, axis] >> b) & 1) << (3 * b + 2 - axis)
-    return code
+    if bits > 21:
+        raise ValueError(f"Morton codes hold at most 21 bits per axis, got {bits}")
+    mask = (1 << bits) - 1
+    return (_spread3(q[:, 0] & mask) << 2) | (_spread3(q[:, 1] & mask) << 1) | _spread3(q[:, 2] & mask)
 
 
 def morton_decode(code: np.ndarray, bits: int) -> np.ndarray:
     code = np.asarray(code, dtype=np.int64)
-    q = np.zeros((len(code), 3), dtype=np.int64)
-    for b in range(bits):
-        for axis in range(3):
-            q[:, axis] |= ((code >> (3 * b + 2 - axis)) & 1) << b
+    if bits > 21:
+        raise ValueError(f"Morton codes hold at most 21 bits per axis, got {bits}")
+    code = code & ((1 << (3 * bits)) - 1)
+    q = np.empty((len(code), 3), dtype=np.int64)
+    for axis in range(3):
+        q[:, axis] = _compact3(code >> (2 - axis))
     return q
 
 
@@ -238,33 +301,62 @@ def _chunk_bounds(n: int, first: int = 256, cap: int = 65536) -> list[tuple[int,
     return out
 
 
+class _Plan:
+    """How :func:`_adaptive` walks a block with given contexts: per chunk the stable order by
+    context and the runs of equal context. Reusable for every column that shares the contexts."""
+
+    def __init__(self, contexts: np.ndarray) -> None:
+        self.n = len(contexts)
+        self.contexts = contexts
+        self.single = self.n == 0 or not contexts.any()
+        self.chunks = []
+        for s, e in _chunk_bounds(self.n):
+            if self.single:
+                self.chunks.append((s, e, None))
+                continue
+            ctx = contexts[s:e]
+            order = np.argsort(ctx, kind="stable")
+            sc = ctx[order]
+            cuts = np.flatnonzero(np.diff(sc)) + 1
+            starts = np.concatenate([[0], cuts])
+            stops = np.concatenate([cuts, [len(sc)]])
+            runs = [(int(sc[a]), s + order[a:b]) for a, b in zip(starts, stops)]
+            self.chunks.append((s, e, runs))
+
+
 def _adaptive(coder: Any, symbols: np.ndarray | None, contexts: np.ndarray, n_ctx: int, alphabet: int,
-              prior: float = 0.25) -> np.ndarray:
+              prior: float = 0.25, plan: _Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Code one block of symbols with per-context adaptive frequency counts (fresh counts per
     block). Within a chunk the counts are frozen and the symbols are coded grouped by context,
     so encoder and decoder need only the contexts (known to both) and a handful of model
-    builds per chunk - vectorised, no per-symbol Python loop. ``symbols`` None = decode."""
+    builds per chunk - vectorised, no per-symbol Python loop. ``symbols`` None = decode (into
+    ``out`` when given); ``plan`` = a precomputed :class:`_Plan` of ``contexts``."""
     import constriction
 
-    n = len(contexts)
+    Categorical = constriction.stream.model.Categorical
+    plan = plan if plan is not None else _Plan(np.asarray(contexts))
+    n = plan.n
     counts = np.full((n_ctx, alphabet), prior, dtype=np.float64)
-    out = np.empty(n, dtype=np.int64) if symbols is None else np.asarray(symbols, dtype=np.int64)
-    for s, e in _chunk_bounds(n):
-        ctx = contexts[s:e]
-        order = np.argsort(ctx, kind="stable")
-        sc = ctx[order]
-        cuts = np.flatnonzero(np.diff(sc)) + 1
-        starts = np.concatenate([[0], cuts])
-        stops = np.concatenate([cuts, [len(sc)]])
-        for a, b in zip(starts, stops):
-            c = int(sc[a])
-            idx = s + order[a:b]
-            probs = counts[c] / counts[c].sum()
-            model = constriction.stream.model.Categorical(probs, perfect=False)
+    if symbols is None:
+        out = np.empty(n, dtype=np.int64) if out is None else out
+    else:
+        out = np.asarray(symbols, dtype=np.int64)
+    for s, e, runs in plan.chunks:
+        if runs is None:  # one context: the chunk in order, one model
+            model = Categorical(counts[0] / counts[0].sum(), perfect=False)
             if symbols is None:
-                out[idx] = np.asarray(coder.decode(model, int(b - a)), dtype=np.int64)
+                out[s:e] = coder.decode(model, e - s)
+            else:
+                coder.encode(out[s:e].astype(np.int32), model)
+            counts[0] += np.bincount(out[s:e], minlength=alphabet)
+            continue
+        for c, idx in runs:
+            model = Categorical(counts[c] / counts[c].sum(), perfect=False)
+            if symbols is None:
+                out[idx] = coder.decode(model, len(idx))
             else:
                 coder.encode(out[idx].astype(np.int32), model)
+        ctx = plan.contexts[s:e]
         counts += np.bincount(ctx * alphabet + out[s:e], minlength=n_ctx * alphabet).reshape(n_ctx, alphabet)
     return out
 
@@ -297,12 +389,21 @@ def _run_decode(name: str, fn, *args):
 
 
 # ============================================================================ geometry
+def _octree_context_table() -> np.ndarray:
+    occ = np.arange(256, dtype=np.int64)[:, None]
+    child = np.arange(8, dtype=np.int64)[None, :]
+    pop = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.int64)[:, None]
+    sib = sum(((occ >> (child ^ f)) & 1) for f in (1, 2, 4))
+    return ((pop - 1) * 4 + sib).astype(np.int64)  # row 0 (empty parent) unused
+
+
+_OCTREE_CTX_TABLE = _octree_context_table()
+
+
 def _octree_contexts(parent_occ: np.ndarray, child_idx: np.ndarray) -> np.ndarray:
     """Context of a node: (#occupied children of its parent - 1) * 4 + #occupied face-adjacent
-    siblings (child index differing in one bit)."""
-    pop = np.unpackbits(parent_occ.astype(np.uint8)[:, None], axis=1).sum(1).astype(np.int64)
-    sib = sum(((parent_occ.astype(np.int64) >> (child_idx ^ f)) & 1) for f in (1, 2, 4))
-    return (pop - 1) * 4 + sib
+    siblings (child index differing in one bit); a lookup in a 256 x 8 table."""
+    return _OCTREE_CTX_TABLE[np.asarray(parent_occ, dtype=np.int64), np.asarray(child_idx, dtype=np.int64)]
 
 
 def octree_levels(codes: np.ndarray, depth: int):
@@ -350,7 +451,7 @@ def decode_octree(data: bytes, depth: int, n_points: int, name: str = "geometry"
                           _OCTREE_CONTEXTS, 256)
         if np.any(occ == 0):
             raise BitstreamError(f"{name}: empty octree node (corrupt geometry stream)")
-        mask = np.unpackbits(occ.astype(np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
+        mask = np.unpackbits(occ.astype(np.uint8)[:, None], axis=1, bitorder="little")
         rows, child = np.nonzero(mask)  # row-major: sorted keys
         keys = keys[rows] * 8 + child
         if len(keys) > n_points:
@@ -385,30 +486,111 @@ def decode_geometry_draco(data: bytes, bits: int, name: str = "geometry") -> np.
 
 
 # ============================================================================ partition
-def kd_leaves(q: np.ndarray, max_leaf: int) -> tuple[np.ndarray, np.ndarray]:
+def _leaf_tensors(q: torch.Tensor, max_leaf: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`kd_leaves` on a (N, 3) int64 tensor, on its device; returns tensors."""
+    n = len(q)
+    dev = q.device
+    order = torch.arange(n, device=dev)
+    starts = torch.tensor([0, n], dtype=torch.int64, device=dev)
+    if n == 0:
+        return order, starts
+    kbits = max(1, int(q.max()).bit_length())
+    # one contiguous vector per axis; int32 (squares fit) moves half the bytes per level
+    small = kbits <= 15 and n < 2 ** 31
+    planes = [q[:, a].to(torch.int32 if small else torch.int64).contiguous() for a in range(3)]
+    if small:
+        order = order.int()
+    while True:
+        lens = starts[1:] - starts[:-1]
+        split = lens > max_leaf
+        if not bool(split.any()):
+            return order.long(), starts
+        nseg = len(lens)
+        mark = torch.zeros(n, dtype=torch.int64, device=dev)
+        mark[starts[1:-1]] = 1
+        seg = mark.cumsum(0)
+        # exact int64 segment sums (prefix sums), then the same float64 arithmetic as always
+        lo, hi = starts[:-1], starts[1:]
+        s1, s2 = [], []
+        for x in planes:
+            z = torch.zeros(1, dtype=torch.int64, device=dev)
+            c1 = torch.cat([z, x.cumsum(0, dtype=torch.int64)])
+            c2 = torch.cat([z, (x * x).cumsum(0, dtype=torch.int64)])
+            s1.append(c1[hi] - c1[lo])
+            s2.append(c2[hi] - c2[lo])
+        s1d, s2d = torch.stack(s1, 1).double(), torch.stack(s2, 1).double()
+        var = s2d - s1d * s1d / lens.clamp_min(1).double()[:, None]  # n * variance
+        axis = var.argmax(dim=1)  # first maximum on ties, like numpy
+        ax = axis[seg]
+        key = torch.where(ax == 0, planes[0], torch.where(ax == 1, planes[1], planes[2]))
+        if not bool(split.all()):
+            key = key * split[seg]  # leaves keep their order (key 0)
+        ck = (seg << kbits) | key.long()
+        if (nseg << kbits) < 2 ** 31:
+            ck = ck.int()  # a narrower stable (radix) sort, same order
+        perm = torch.sort(ck, stable=True).indices
+        order = order[perm]
+        planes = [x[perm] for x in planes]
+        half = lo + lens // 2
+        starts = torch.unique(torch.cat([starts, half[split]]))
+
+
+def kd_leaves(q: np.ndarray, max_leaf: int, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Deterministic KD-tree blocks: split every node with more than ``max_leaf`` points along
     its axis of largest variance at the rank median (stable order). Returns ``order`` (a
     permutation of the points, leaf by leaf) and ``starts`` (leaf boundaries, len L+1)."""
-    q = np.asarray(q, dtype=np.int64)
+    qt = torch.from_numpy(np.asarray(q, dtype=np.int64)).to(device)
+    order, starts = _leaf_tensors(qt, max_leaf)
+    return order.cpu().numpy(), starts.cpu().numpy()
+
+
+def _fps_tensors(q: torch.Tensor, order: torch.Tensor, starts: torch.Tensor, fraction: float) -> torch.Tensor:
+    """:func:`fps_select` on tensors (one device); returns the selected point indices."""
+    dev = q.device
     n = len(q)
-    order = np.arange(n)
-    starts = np.array([0, n], dtype=np.int64)
-    while True:
-        lens = np.diff(starts)
-        split = lens > max_leaf
-        if not split.any():
-            return order, starts
-        pts = q[order]
-        seg = np.repeat(np.arange(len(lens)), lens)
-        s1 = np.add.reduceat(pts, starts[:-1], axis=0).astype(np.float64)
-        s2 = np.add.reduceat(pts * pts, starts[:-1], axis=0).astype(np.float64)
-        var = s2 - s1 * s1 / np.maximum(lens, 1)[:, None]  # n * variance
-        axis = np.argmax(var, axis=1)
-        key = pts[np.arange(n), axis[seg]] * split[seg]  # leaves keep their order (key 0)
-        perm = np.argsort((seg << 21) | key, kind="stable")
-        order = order[perm]
-        half = starts[:-1] + lens // 2
-        starts = np.unique(np.concatenate([starts, half[split]]))
+    lens = starts[1:] - starts[:-1]
+    L, B = len(lens), int(lens.max())
+    m = torch.clamp_min(torch.floor(fraction * lens.double()).long(), 1)
+    row = torch.repeat_interleave(torch.arange(L, device=dev), lens)
+    col = torch.arange(n, device=dev) - starts[:-1][row]
+    idx = torch.full((L, B), -1, dtype=torch.int64, device=dev)
+    idx[row, col] = order
+    pts = q[idx.clamp_min(0)]
+    # one contiguous (L, B) plane per axis; float64 holds the integer squared distances exactly
+    planes = [pts[..., a].double().contiguous() for a in range(3)]
+    invalid = idx < 0
+    m_max = int(m.max())
+    curs = torch.zeros((m_max, L), dtype=torch.int64, device=dev)
+    # on the CPU, blocks of leaves that stay in cache; on an accelerator, all at once
+    chunk = L if dev.type != "cpu" else max(1, (1 << 17) // B)
+    for c0 in range(0, L, chunk):
+        c1 = min(L, c0 + chunk)
+        x, y, z = (p[c0:c1] for p in planes)
+        nl = c1 - c0
+        ar = torch.arange(nl, device=dev)
+        # dist = squared distance to the nearest chosen point; -1 marks chosen and padding
+        # slots, so argmax = the farthest unchosen point (first index on ties)
+        dist = torch.full((nl, B), math.inf, dtype=torch.float64, device=dev)
+        dist[invalid[c0:c1]] = -1.0
+        d, t = torch.empty_like(dist), torch.empty_like(dist)
+        cur = torch.zeros(nl, dtype=torch.int64, device=dev)
+        k_max = int(m[c0:c1].max())
+        for k in range(k_max):
+            curs[k, c0:c1] = cur
+            dist[ar, cur] = -1.0
+            if k + 1 == k_max:
+                break
+            torch.sub(x, x[ar, cur][:, None], out=d)
+            d.mul_(d)
+            torch.sub(y, y[ar, cur][:, None], out=t)
+            d.addcmul_(t, t)
+            torch.sub(z, z[ar, cur][:, None], out=t)
+            d.addcmul_(t, t)
+            torch.minimum(dist, d, out=dist)
+            cur = dist.argmax(dim=1)
+    active = torch.arange(m_max, device=dev)[:, None] < m[None, :]
+    leaf = torch.arange(L, device=dev)[None, :].expand(m_max, L)
+    return idx[leaf[active], curs[active]]
 
 
 def fps_select(q: np.ndarray, order: np.ndarray, starts: np.ndarray, fraction: float,
@@ -420,49 +602,33 @@ def fps_select(q: np.ndarray, order: np.ndarray, starts: np.ndarray, fraction: f
     sel = np.zeros(n, dtype=bool)
     if n == 0:
         return sel
-    lens = np.diff(starts)
-    L, B = len(lens), int(lens.max())
-    m = np.maximum(1, np.floor(fraction * lens).astype(np.int64))
-    col = np.arange(n) - np.repeat(starts[:-1], lens)
-    row = np.repeat(np.arange(L), lens)
     dev = torch.device(device)
-    idx = torch.full((L, B), -1, dtype=torch.int64, device=dev)
-    idx[torch.from_numpy(row).to(dev), torch.from_numpy(col).to(dev)] = torch.from_numpy(order).to(dev)
-    valid = idx >= 0
-    pts = torch.from_numpy(np.asarray(q, dtype=np.int64)).to(dev)[idx.clamp_min(0)]  # (L,B,3)
-    m_t = torch.from_numpy(m).to(dev)
-    ar = torch.arange(L, device=dev)
-    chosen = torch.zeros((L, B), dtype=torch.bool, device=dev)
-    cur = torch.zeros(L, dtype=torch.int64, device=dev)
-    big = torch.iinfo(torch.int64).max
-    dist = torch.full((L, B), big, dtype=torch.int64, device=dev)
-    for k in range(int(m.max())):
-        active = m_t > k
-        chosen[ar[active], cur[active]] = True
-        d = ((pts - pts[ar, cur][:, None, :]) ** 2).sum(-1)
-        dist = torch.minimum(dist, d)
-        score = torch.where(chosen | ~valid, torch.full_like(dist, -1), dist)
-        cur = score.argmax(dim=1)
-    sel[idx[chosen].cpu().numpy()] = True
+    t = torch.from_numpy(np.asarray(q, dtype=np.int64)).to(dev)
+    pick = _fps_tensors(t, torch.from_numpy(np.asarray(order, dtype=np.int64)).to(dev),
+                        torch.from_numpy(np.asarray(starts, dtype=np.int64)).to(dev), fraction)
+    sel[pick.cpu().numpy()] = True
     return sel
 
 
 def partition(q: np.ndarray, params: HGSCParams, device: str | torch.device = "cpu") -> np.ndarray:
     """(N,) uint8 labels 0 = anchor, 1 = LoD1, 2 = LoD2 of the canonical (Morton-sorted) grid
-    points (spec §2.5, §2.7); a function of the coordinates only."""
+    points (spec §2.5, §2.7); a function of the coordinates only (the same on every device)."""
     q = np.asarray(q, dtype=np.int64)
-    labels = np.full(len(q), 2, dtype=np.uint8)
-    if len(q) == 0:
-        return labels
-    order, starts = kd_leaves(q, params.block_size)
-    anchors = fps_select(q, order, starts, params.anchor_fraction, device)
+    n = len(q)
+    if n == 0:
+        return np.full(0, 2, dtype=np.uint8)
+    dev = torch.device(device)
+    qt = torch.from_numpy(q).to(dev)
+    labels = torch.full((n,), 2, dtype=torch.uint8, device=dev)
+    order, starts = _leaf_tensors(qt, params.block_size)
+    anchors = _fps_tensors(qt, order, starts, params.anchor_fraction)
     labels[anchors] = 0
-    rest = np.flatnonzero(~anchors)
+    rest = torch.nonzero(labels != 0)[:, 0]
     if len(rest):
-        order, starts = kd_leaves(q[rest], params.lod_block_size)
-        lod1 = fps_select(q[rest], order, starts, params.lod1_fraction, device)
-        labels[rest[lod1]] = 1
-    return labels
+        qr = qt[rest]
+        order, starts = _leaf_tensors(qr, params.lod_block_size)
+        labels[rest[_fps_tensors(qr, order, starts, params.lod1_fraction)]] = 1
+    return labels.cpu().numpy()
 
 
 # ============================================================================ RAHT
@@ -534,7 +700,12 @@ def _zigzag(x: np.ndarray) -> np.ndarray:
 
 
 def _unzigzag(u: np.ndarray) -> np.ndarray:
-    return np.where(u & 1, -((u + 1) >> 1), u >> 1)
+    """Inverse of :func:`_zigzag` (u >= 0): (u >> 1) xor -(u & 1), in place on a copy-free path."""
+    sign = u & 1
+    np.negative(sign, out=sign)
+    out = u >> 1
+    out ^= sign
+    return out
 
 
 def _bit_length(u: np.ndarray) -> np.ndarray:
@@ -556,8 +727,9 @@ def encode_coefficients(coeffs: np.ndarray, contexts: np.ndarray, n_ctx: int) ->
     if cat.size and cat.max() >= _CAT_ALPHABET:
         raise ValueError("coefficient too large for the class alphabet")
     enc = _new_encoder()
+    plan = _Plan(np.asarray(contexts, dtype=np.int64))
     for c in range(u.shape[1]):
-        _adaptive(enc, cat[:, c], contexts, n_ctx, _CAT_ALPHABET)
+        _adaptive(enc, cat[:, c], plan.contexts, n_ctx, _CAT_ALPHABET, plan=plan)
     flat_u, flat_k = u.T.ravel(), cat.T.ravel()
     mant = []
     for k in range(2, _CAT_ALPHABET):
@@ -571,10 +743,14 @@ def decode_coefficients(cat_data: bytes, mant_data: bytes, contexts: np.ndarray,
                         name: str) -> np.ndarray:
     dec = _new_decoder(cat_data, name)
     m = len(contexts)
-    cat = np.stack([_run_decode(name, _adaptive, dec, None, contexts, n_ctx, _CAT_ALPHABET)
-                    for _ in range(n_cols)], axis=1) if m else np.zeros((0, n_cols), dtype=np.int64)
-    flat_k = cat.T.ravel()
-    flat_u = np.where(flat_k > 0, np.int64(1) << np.maximum(flat_k - 1, 0), 0).astype(np.int64)
+    plan = _Plan(np.asarray(contexts, dtype=np.int64))
+    cat = np.zeros((n_cols, m), dtype=np.uint8)  # column-major, as coded
+    if m:
+        for c in range(n_cols):
+            _run_decode(name, _adaptive, dec, None, plan.contexts, n_ctx, _CAT_ALPHABET, 0.25, plan, cat[c])
+    flat_k = cat.ravel()
+    # leading one of class k >= 1: 2^(k-1); class 0 = the value 0
+    flat_u = np.array([0] + [1 << (k - 1) for k in range(1, _CAT_ALPHABET)], dtype=np.int64)[flat_k]
     pos = 0
     for k in range(2, _CAT_ALPHABET):
         sel = np.flatnonzero(flat_k == k)
@@ -652,26 +828,40 @@ def lod_quantize(r: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.clip(np.rint((r - lo_c) / rng_c * lv), 0, lv).astype(np.int64), g_lo, g_hi
 
 
-def lod_reconstruct(pred: np.ndarray, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, groups) -> np.ndarray:
-    """Prediction + dequantized residual (float32); the one function encoder and decoder use."""
-    d = pred.shape[1]
+def _lod_step(lo: np.ndarray, hi: np.ndarray, groups, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: dequantization step (max - min) / (2^b - 1) and offset (min)."""
     levels = _group_columns(groups, d, np.array([2 ** b - 1 for *_, b in groups], dtype=np.float64))
     lo_c = _group_columns(groups, d, lo.astype(np.float64))
     hi_c = _group_columns(groups, d, hi.astype(np.float64))
-    step = np.where(hi_c > lo_c, hi_c - lo_c, 0.0) / levels  # per column: one multiply per value
-    out = q * step
+    return np.where(hi_c > lo_c, hi_c - lo_c, 0.0) / levels, lo_c
+
+
+def _lod_rows(pred: np.ndarray, q: np.ndarray, step: np.ndarray, lo_c: np.ndarray) -> np.ndarray:
+    """float32(q * step + min + pred), in float64 (the one formula encoder and decoder use)."""
+    out = np.ascontiguousarray(q).astype(np.float64)  # (from any layout: one fast pass)
+    out *= step
     out += lo_c
     out += pred
     return out.astype(np.float32)
 
 
-def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray) -> np.ndarray:
-    """Index of the nearest reference grid point of every query (k = 1, spec §2.8)."""
+def lod_reconstruct(pred: np.ndarray, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, groups) -> np.ndarray:
+    """Prediction + dequantized residual (float32); the one function encoder and decoder use."""
+    step, lo_c = _lod_step(lo, hi, groups, pred.shape[1])
+    out = np.empty(pred.shape, dtype=np.float32)
+    for r in range(0, len(pred), _ROWS):
+        out[r:r + _ROWS] = _lod_rows(pred[r:r + _ROWS], q[r:r + _ROWS], step, lo_c)
+    return out
+
+
+def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray, workers: int = -1) -> np.ndarray:
+    """Index of the nearest reference grid point of every query (k = 1, spec §2.8); ``workers``
+    threads for the queries (-1: every core; the answer does not depend on it)."""
     from scipy.spatial import cKDTree
 
     if len(query_q) == 0:
         return np.zeros(0, dtype=np.int64)
-    _, idx = cKDTree(ref_q.astype(np.float64)).query(query_q.astype(np.float64), k=1)
+    _, idx = cKDTree(ref_q.astype(np.float64)).query(query_q.astype(np.float64), k=1, workers=workers)
     return np.asarray(idx, dtype=np.int64)
 
 
@@ -681,21 +871,23 @@ def _sym_code(q: np.ndarray, alphabets: np.ndarray) -> bytes:
     statistics fresh per column."""
     enc = _new_encoder()
     if q.size:
-        zeros = np.zeros(q.shape[0], dtype=np.int64)
+        plan = _Plan(np.zeros(q.shape[0], dtype=np.int64))
         for c in range(q.shape[1]):
-            _adaptive(enc, q[:, c], zeros, 1, int(alphabets[c]))
+            _adaptive(enc, q[:, c], plan.contexts, 1, int(alphabets[c]), plan=plan)
     return _encoder_bytes(enc)
 
 
 def _sym_decode(data: bytes, n: int, alphabets: np.ndarray, name: str) -> np.ndarray:
+    """Inverse of :func:`_sym_code`: (n, d) symbols (a transposed view of (d, n) storage)."""
     d = len(alphabets)
-    out = np.zeros((n, d), dtype=np.int64)
+    dtype = np.uint8 if int(alphabets.max()) <= 256 else np.uint16
+    out = np.zeros((d, n), dtype=dtype)
     if n:
         dec = _new_decoder(data, name)
-        zeros = np.zeros(n, dtype=np.int64)
+        plan = _Plan(np.zeros(n, dtype=np.int64))
         for c in range(d):
-            out[:, c] = _run_decode(name, _adaptive, dec, None, zeros, 1, int(alphabets[c]))
-    return out
+            _run_decode(name, _adaptive, dec, None, plan.contexts, 1, int(alphabets[c]), 0.25, plan, out[c])
+    return out.T
 
 
 def render_fidelity(original: GaussianModel, decoded: GaussianModel, scene, backend: str = "auto",
@@ -850,9 +1042,9 @@ class HGSCCodec(Codec):
     def _assemble(q: np.ndarray, labels: np.ndarray, rec: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                   bits: int, sh_degree: int, device: str | torch.device) -> GaussianModel:
         """Anchors, LoD1, LoD2 (each in Morton order) -> a standard GaussianModel (RGB SH)."""
-        order = np.concatenate([np.flatnonzero(labels == i) for i in range(3)])
+        order = np.argsort(labels, kind="stable")
         xyz = dequantize_positions(q[order], lo, hi, bits)
-        return model_from_attributes(xyz, rec[order], sh_degree, device)
+        return model_from_attributes(xyz, rec, sh_degree, device, rows=order)
 
     # ------------------------------------------------------------------ decode
     def decode(self, in_dir: str | Path, device: str | torch.device = "cpu") -> GaussianModel:
@@ -910,35 +1102,66 @@ class HGSCCodec(Codec):
                 raise BitstreamError(f"{gname}: Draco geometry holds {len(codes)} points, header says {n}")
         q = morton_decode(codes, p.xyz_bits)
         labels = partition(q, p, device)
+        rows = [np.flatnonzero(labels == i) for i in range(3)]
+        na, n1 = len(rows[0]), len(rows[1])
+        # rec holds the references only (anchors, then LoD1: the output order); LoD2 rows go
+        # straight from prediction + residual into the output
+        slot = np.empty(n, dtype=np.int64)
+        slot[rows[0]] = np.arange(na)
+        slot[rows[1]] = na + np.arange(n1)
 
-        # anchors
-        aname = str(files["anchors"])
-        ia = np.flatnonzero(labels == 0)
-        a_lo, a_hi = arr("anchors", "min", "<f4", (d,)), arr("anchors", "max", "<f4", (d,))
-        dc = arr("anchors", "dc", "<i4", (1, d)).astype(np.int64)
-        tree = raht_structure(codes[ia])
-        highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
-                                    _raht_weight_class(tree), _ANCHOR_WEIGHT_CLASSES, d, aname)
-        a_q = raht_inverse(highs, dc, tree)
-        levels_a = 2 ** p.anchor_bits
-        if a_q.min() < 0 or a_q.max() > levels_a:
-            raise BitstreamError(f"{aname}: decoded anchor values out of range (corrupt stream)")
-        rec = np.empty((n, d), dtype=np.float32)
-        rec[ia] = dequantize_columns(a_q, a_lo, a_hi, levels_a).astype(np.float32)
+        def references() -> list[np.ndarray]:
+            """The predictor (a row of rec) of every LoD1 / LoD2 point."""
+            out = []
+            for lod in (1, 2):
+                ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
+                out.append(slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=1)]])
+            return out
 
-        # LoD1, LoD2
-        groups = lod_groups(deg, p)
-        lv = lod_levels(groups)
-        for lod in (1, 2):
-            key = f"lod{lod}"
-            il = np.flatnonzero(labels == lod)
-            ir = np.flatnonzero(labels < lod)
-            g_lo = arr(key, "min", "<f4", (len(groups),))
-            g_hi = arr(key, "max", "<f4", (len(groups),))
-            lq = _sym_decode(arr(key, "symbols", "bytes"), len(il), lv + 1, str(files[key]))
-            pred = rec[ir[nearest_reference(q[ir], q[il])]]
-            rec[il] = lod_reconstruct(pred, lq, g_lo, g_hi, groups)
-        return self._assemble(q, labels, rec, lo, hi, p.xyz_bits, deg, device)
+        # the nearest-neighbour searches (scipy, without the GIL) run on another core while
+        # this thread does the range decoding (constriction, with the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            refs = pool.submit(references)
+
+            # anchors
+            aname = str(files["anchors"])
+            a_lo, a_hi = arr("anchors", "min", "<f4", (d,)), arr("anchors", "max", "<f4", (d,))
+            dc = arr("anchors", "dc", "<i4", (1, d)).astype(np.int64)
+            tree = raht_structure(codes[rows[0]])
+            highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
+                                        _raht_weight_class(tree), _ANCHOR_WEIGHT_CLASSES, d, aname)
+            a_q = raht_inverse(highs, dc, tree)
+            del highs, tree
+            levels_a = 2 ** p.anchor_bits
+            if a_q.min() < 0 or a_q.max() > levels_a:
+                raise BitstreamError(f"{aname}: decoded anchor values out of range (corrupt stream)")
+            rec = np.empty((na + n1, d), dtype=np.float32)
+            rec[:na] = dequantize_columns(a_q, a_lo, a_hi, levels_a).astype(np.float32)
+            del a_q
+
+            # LoD1, LoD2 residual symbols
+            groups = lod_groups(deg, p)
+            lv = lod_levels(groups)
+            lods = []
+            for lod in (1, 2):
+                key = f"lod{lod}"
+                g_lo = arr(key, "min", "<f4", (len(groups),))
+                g_hi = arr(key, "max", "<f4", (len(groups),))
+                lq = _sym_decode(arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
+                lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
+            refs = refs.result()
+
+        # LoD1 (the references of LoD2) into rec; then the output, block by block
+        (q1, (step1, lo1)), (q2, (step2, lo2)) = lods
+        for r in range(0, n1, _ROWS):
+            rec[na + r:na + r + _ROWS] = _lod_rows(rec[refs[0][r:r + _ROWS]], q1[r:r + _ROWS], step1, lo1)
+        out = _ModelRows(n, deg)
+        for r in range(0, na + n1, _ROWS):
+            out.put(r, rec[r:r + _ROWS])
+        for r in range(0, n - na - n1, _ROWS):
+            out.put(na + n1 + r, _lod_rows(rec[refs[1][r:r + _ROWS]], q2[r:r + _ROWS], step2, lo2))
+        order = np.concatenate(rows)  # anchors, LoD1, LoD2, as _assemble
+        return out.model(dequantize_positions(q[order], lo, hi, p.xyz_bits), device)
 
 
 __all__ = ["HGSCCodec", "HGSCParams", "FILES", "attribute_matrix", "model_from_attributes", "significance_scores",
