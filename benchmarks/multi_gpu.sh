@@ -6,6 +6,8 @@
 #
 # The config trains the baseline and GNS 15 % on fern (images_4) and beer_can (-r 2) from a
 # local copy (no download) and evaluates them: 4 trainings + 4 evaluations, GPU jobs all.
+# MG_ONE_GPU=<id> pins the 1-GPU run to that device (another job may use the others meanwhile);
+# MG_WAIT_FOR=<file> makes the N-GPU run wait until that file exists (that job has finished).
 # Writes OUT_DIR/multi_gpu.md (wall times, per-job GPU ids from the job logs, and nvidia-smi's
 # processes per GPU sampled once a second during the N-GPU run).
 set -u
@@ -39,11 +41,11 @@ r(x, torch.tensor([[1., 0, 0, 0]], device='cuda'), torch.full((1, 3), .1, device
   torch.full((1,), .5, device='cuda'), torch.zeros(1, 1, 3, device='cuda'), c, sh_degree=0)
 print('gsplat ready')"
 
-run() {  # $1 = gpu resource count
+run() {  # $1 = gpu resource count, $2 = CUDA_VISIBLE_DEVICES for the run
   local dir="$out/run_gpu$1"
   rm -rf "$dir"
   local t0=$(date +%s.%N)
-  snakemake --cores 8 --resources gpu="$1" --configfile "$cfg" --config results_dir="$dir/results" \
+  CUDA_VISIBLE_DEVICES=$2 snakemake --cores 8 --resources gpu="$1" --configfile "$cfg" --config results_dir="$dir/results" \
       --directory "$PWD" --nolock all > "$dir.log" 2>&1
   local rc=$?
   local t1=$(date +%s.%N)
@@ -51,12 +53,14 @@ run() {  # $1 = gpu resource count
 }
 
 rm -f "$out/walls.txt"
-run 1
+all_gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd, -)
+run 1 "${MG_ONE_GPU:-$all_gpus}"
+while [ -n "${MG_WAIT_FOR:-}" ] && [ ! -e "$MG_WAIT_FOR" ]; do sleep 2; done
 # sample which processes sit on which GPU during the N-GPU run
 ( while true; do nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader \
       | sed "s/^/$(date +%s) /"; sleep 1; done ) > "$out/smi_gpu$ngpu.csv" 2>&1 &
 sampler=$!
-run "$ngpu"
+run "$ngpu" "$all_gpus"
 kill $sampler
 nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader > "$out/gpus.csv"
 
