@@ -278,9 +278,11 @@ class NSVQStrategy(BaselineStrategy):
 
             self._rasterize = get_backend(ctx.backend, ctx.device)
         m = ctx.model
+        # radii depend on geometry and opacity only: the DC colour at degree 0 and the raw
+        # quaternions (every backend normalises them) spare this extra render the SH work
         with torch.no_grad():
-            out = self._rasterize(m.means, m.quats, m.scales, m.opacities, m.sh, ctx.camera,
-                                  sh_degree=ctx.active_sh_degree, background=ctx.background)
+            out = self._rasterize(m.params["means"], m.params["quats"], m.scales, m.opacities, m.params["sh0"],
+                                  ctx.camera, sh_degree=0, background=ctx.background)
         r = out.radii
         return (r > 0) if r.dim() == 1 else (r > 0).any(-1)
 

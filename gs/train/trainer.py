@@ -259,13 +259,14 @@ class Trainer:
         op = s.render_opacities(ctx)  # always called: a strategy may keep what it returns
         if op is not None:
             over.setdefault("opacities", op)
-        # activations only for what the strategy does not override (this runs every step);
+        # activations (exp, sigmoid, SH concat) only for what the strategy does not override;
         # raw quaternions: every backend normalises them (gsplat inside its projection kernel)
-        default = {"means": lambda: m.means, "quats": lambda: m.params["quats"], "scales": lambda: m.scales,
-                   "opacities": lambda: m.opacities, "sh": lambda: m.sh}
-        args = [over[k] if k in over else default[k]() for k in ("means", "quats", "scales", "opacities", "sh")]
-        return self.rasterize(*args, cam, sh_degree=ctx.active_sh_degree, background=ctx.background,
-                              **s.render_options(ctx))
+        scales = over["scales"] if "scales" in over else m.scales
+        opacities = over["opacities"] if "opacities" in over else m.opacities
+        sh = over["sh"] if "sh" in over else m.sh
+        return self.rasterize(over.get("means", m.params["means"]), over.get("quats", m.params["quats"]),
+                              scales, opacities, sh, cam, sh_degree=ctx.active_sh_degree,
+                              background=ctx.background, **s.render_options(ctx))
 
     def train(self) -> TrainResult:
         cfg, ctx, strategy = self.cfg, self.ctx, self.strategy
