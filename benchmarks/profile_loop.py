@@ -70,6 +70,29 @@ class ProbedBaseline(BaselineStrategy):
             raise _Stop
 
 
+def _labelled(name: str, fn):
+    def wrapped(*a, **k):
+        with torch.profiler.record_function(name):
+            return fn(*a, **k)
+    return wrapped
+
+
+def label_phases(trainer: Trainer, strategy) -> None:
+    """Name the phases of a step in the trace (``phase/...`` rows of the host table)."""
+    import gs.train.trainer as trainer_module
+
+    trainer.render = _labelled("phase/render", trainer.render)
+    trainer_module.photometric_loss = _labelled("phase/loss", trainer_module.photometric_loss)
+    strategy.after_backward = _labelled("phase/after_backward", strategy.after_backward)
+    orig_backward = torch.Tensor.backward
+
+    def backward(self, *a, **k):
+        with torch.profiler.record_function("phase/backward"):
+            return orig_backward(self, *a, **k)
+
+    torch.Tensor.backward = backward
+
+
 def table(events, key: str, n: int) -> str:
     rows = sorted(events, key=lambda e: getattr(e, key), reverse=True)[:n]
     lines = ["| operator | calls | host total ms | device total ms |", "|---|---|---|---|"]
@@ -94,6 +117,7 @@ def main() -> None:
     scene = load_scene(Path(args.data) / name, **kw)
     strategy = ProbedBaseline(args.window, args.profile_at, args.profile_steps, args.stop)
     trainer = Trainer(scene, strategy, TrainConfig(iterations=args.iterations, backend="gsplat", progress=False))
+    label_phases(trainer, strategy)
     try:
         trainer.train()
     except _Stop:
@@ -112,7 +136,11 @@ def main() -> None:
         md += ["", f"## Profiler window: steps {args.profile_at}..{args.profile_at + args.profile_steps}", "",
                f"- wall per step (under the profiler): {1000 * strategy.profile_wall:.2f} ms",
                f"- device busy per step (sum of kernel time): {busy:.2f} ms", "",
-               "### Most host time", "", table(ev, "cpu_time_total", 30), "",
+               f"- kernel launches per step: {sum(e.count for e in ev if e.key == 'cudaLaunchKernel') / args.profile_steps:.0f}",
+               f"- host-device syncs per step: {sum(e.count for e in ev if e.key == 'cudaStreamSynchronize') / args.profile_steps:.1f}",
+               "", "### Phases of a step (host)", "",
+               table([e for e in ev if e.key.startswith("phase/") or e.key.startswith("Optimizer.")], "cpu_time_total", 10), "",
+               "### Most host time", "", table(ev, "cpu_time_total", 40), "",
                "### Most device time (self)", "", table(ev, "self_device_time_total", 25)]
         strategy.prof.export_chrome_trace(str(out / "trace.json"))
     (out / "profile.md").write_text("\n".join(md) + "\n")

@@ -313,3 +313,16 @@ def test_short_training_from_baseline_checkpoint(tmp_path):
         assert torch.equal(decoded.params[k], model.params[k]), k
     # the trained model uses its codebooks: at most K distinct rows per attribute
     assert len(torch.unique(model.params["scales"], dim=0)) <= SMALL_K["k_scale"]
+
+
+def test_nearest_kernel_choice(monkeypatch):
+    from gs.train.nearest import kernel_name
+
+    monkeypatch.delenv("GS_NEAREST_KERNEL", raising=False)
+    assert kernel_name(3) == "fma" and kernel_name(4) == "fma" and kernel_name(45) == "dot"
+    monkeypatch.setenv("GS_NEAREST_KERNEL", "dot")
+    assert kernel_name(3) == "dot"
+    assert kernel_name(45, "fma") == "fma"
+    monkeypatch.setenv("GS_NEAREST_KERNEL", "fast")
+    with pytest.raises(ValueError, match="GS_NEAREST_KERNEL"):
+        kernel_name(3)

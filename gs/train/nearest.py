@@ -7,6 +7,15 @@ H100. On CUDA with Triton available, a fused kernel keeps the running minimum in
 never writes the matrix; elsewhere a chunked ``addmm`` + ``argmin`` does it in one pass per chunk.
 Both compute ||c||^2 - 2 x.c (||x||^2 is constant per row) in float32 and break ties towards the
 lowest index, like ``torch.argmin``.
+
+Two Triton kernels, picked by ``GS_NEAREST_KERNEL`` (``auto``, ``dot``, ``fma``):
+- ``dot``: ``tl.dot`` in full float32 (no tensor cores), the code dimension padded to a power
+  of two >= 16. For the 3- and 4-dimensional scale, rotation and colour codebooks most of
+  that arithmetic multiplies padding.
+- ``fma``: the dot product unrolled over the true dimension (one multiply-add per dimension),
+  and the minimum kept per (row, lane) across the code blocks, reduced across lanes once at
+  the end instead of once per block.
+``auto`` takes ``fma`` for D <= 16 and ``dot`` above (the 45-dimensional SH codebook).
 """
 
 from __future__ import annotations
@@ -16,10 +25,12 @@ import os
 
 import torch
 
+FMA_MAX_DIM = 16
+
 
 @functools.lru_cache(maxsize=1)
-def _triton_kernel():
-    """The fused kernel, or None where Triton is not importable."""
+def _triton_kernels():
+    """``{"dot": run, "fma": run}``, or None where Triton is not importable."""
     try:
         import triton
         import triton.language as tl
@@ -27,8 +38,8 @@ def _triton_kernel():
         return None
 
     @triton.jit
-    def nearest_kernel(x_ptr, c_ptr, c2_ptr, out_ptr, n, k, d, stride_x, stride_c,
-                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
+    def dot_kernel(x_ptr, c_ptr, c2_ptr, out_ptr, n, k, d, stride_x, stride_c,
+                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
         rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
         dims = tl.arange(0, BLOCK_D)
         x = tl.load(x_ptr + rows[:, None] * stride_x + dims[None, :],
@@ -48,33 +59,80 @@ def _triton_kernel():
             best_i = tl.where(better, mi, best_i)
         tl.store(out_ptr + rows, best_i.to(tl.int64), mask=rows < n)
 
-    def run(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+    @triton.jit
+    def fma_kernel(x_ptr, c_ptr, c2_ptr, out_ptr, n, k, stride_x, stride_c,
+                   D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+        rmask = rows < n
+        lanes = tl.arange(0, BLOCK_K)
+        best = tl.full([BLOCK_N, BLOCK_K], float("inf"), tl.float32)
+        best_i = tl.zeros([BLOCK_N, BLOCK_K], tl.int32)
+        for k0 in range(0, k, BLOCK_K):
+            codes = k0 + lanes
+            kmask = codes < k
+            acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
+            for j in tl.static_range(D):
+                xj = tl.load(x_ptr + rows * stride_x + j, mask=rmask, other=0.0)
+                cj = tl.load(c_ptr + codes * stride_c + j, mask=kmask, other=0.0)
+                acc += xj[:, None] * cj[None, :]
+            c2 = tl.load(c2_ptr + codes, mask=kmask, other=float("inf"))
+            dist = c2[None, :] - 2.0 * acc
+            better = dist < best  # strict: per lane, codes come in ascending order
+            best = tl.where(better, dist, best)
+            best_i = tl.where(better, codes[None, :] + tl.zeros([BLOCK_N, BLOCK_K], tl.int32), best_i)
+        m = tl.min(best, axis=1)
+        # lowest index among the lanes that reach the minimum
+        cand = tl.where(best == m[:, None], best_i, 2147483647)
+        tl.store(out_ptr + rows, tl.min(cand, axis=1).to(tl.int64), mask=rmask)
+
+    def run_dot(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
         n, d = x.shape
         out = torch.empty(n, dtype=torch.long, device=x.device)
         block_d = max(16, triton.next_power_of_2(d))
         block_n = 64 if block_d > 32 else 128
         grid = (triton.cdiv(n, block_n),)
-        nearest_kernel[grid](x, c, c2, out, n, c.shape[0], d, x.stride(0), c.stride(0),
-                             BLOCK_N=block_n, BLOCK_K=64, BLOCK_D=block_d, num_warps=4)
+        dot_kernel[grid](x, c, c2, out, n, c.shape[0], d, x.stride(0), c.stride(0),
+                         BLOCK_N=block_n, BLOCK_K=64, BLOCK_D=block_d, num_warps=4)
         return out
 
-    return run
+    def run_fma(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+        n, d = x.shape
+        out = torch.empty(n, dtype=torch.long, device=x.device)
+        block_n = 64
+        grid = (triton.cdiv(n, block_n),)
+        fma_kernel[grid](x, c, c2, out, n, c.shape[0], x.stride(0), c.stride(0),
+                         D=d, BLOCK_N=block_n, BLOCK_K=64, num_warps=4)
+        return out
+
+    return {"dot": run_dot, "fma": run_fma}
 
 
 def fused_available(device: torch.device | str) -> bool:
-    """Whether ``nearest_code`` uses the Triton kernel on ``device`` (``GS_NEAREST_FUSED=0``
-    turns it off)."""
+    """Whether ``nearest_code`` uses a Triton kernel on ``device`` (``GS_NEAREST_FUSED=0``
+    turns them off)."""
     if os.environ.get("GS_NEAREST_FUSED", "1") == "0":
         return False
-    return torch.device(device).type == "cuda" and _triton_kernel() is not None
+    return torch.device(device).type == "cuda" and _triton_kernels() is not None
+
+
+def kernel_name(d: int, kernel: str | None = None) -> str:
+    """Which Triton kernel serves dimension ``d``: ``kernel`` or ``GS_NEAREST_KERNEL``
+    (``auto``: ``fma`` up to FMA_MAX_DIM dimensions, ``dot`` above)."""
+    choice = kernel or os.environ.get("GS_NEAREST_KERNEL", "auto")
+    if choice not in ("auto", "dot", "fma"):
+        raise ValueError(f"GS_NEAREST_KERNEL must be auto, dot or fma, got {choice!r}")
+    if choice == "auto":
+        return "fma" if d <= FMA_MAX_DIM else "dot"
+    return choice
 
 
 def nearest_code(x: torch.Tensor, codebook: torch.Tensor, max_elements: int = 1 << 26,
-                 fused: bool | None = None) -> torch.Tensor:
+                 fused: bool | None = None, kernel: str | None = None) -> torch.Tensor:
     """Index of the nearest code for every row of ``x`` (N x D) in ``codebook`` (K x D).
 
-    ``fused=None`` uses the Triton kernel on CUDA when available; ``max_elements`` bounds the
-    distance chunk of the torch path."""
+    ``fused=None`` uses a Triton kernel on CUDA when available (``kernel``: ``dot``, ``fma``
+    or None for :func:`kernel_name`'s choice); ``max_elements`` bounds the distance chunk of
+    the torch path."""
     x = x.detach().float().contiguous()
     c = codebook.detach().float().contiguous()
     c2 = (c * c).sum(1)
@@ -83,10 +141,10 @@ def nearest_code(x: torch.Tensor, codebook: torch.Tensor, max_elements: int = 1 
     if fused is None:
         fused = fused_available(x.device)
     if fused:
-        kernel = _triton_kernel()
-        if kernel is None:
+        kernels = _triton_kernels()
+        if kernels is None:
             raise RuntimeError("fused nearest-code search needs Triton, which is not importable")
-        return kernel(x, c, c2)
+        return kernels[kernel_name(x.shape[1], kernel)](x, c, c2)
     chunk = max(1, max_elements // max(1, c.shape[0]))
     out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     ct = c.T
