@@ -79,10 +79,8 @@ def _labelled(name: str, fn):
 
 def label_phases(trainer: Trainer, strategy) -> None:
     """Name the phases of a step in the trace (``phase/...`` rows of the host table)."""
-    import gs.train.trainer as trainer_module
-
     trainer.render = _labelled("phase/render", trainer.render)
-    trainer_module.photometric_loss = _labelled("phase/loss", trainer_module.photometric_loss)
+    trainer.loss_fn = _labelled("phase/loss", trainer.loss_fn)
     strategy.after_backward = _labelled("phase/after_backward", strategy.after_backward)
     orig_backward = torch.Tensor.backward
 

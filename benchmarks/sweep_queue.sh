@@ -21,6 +21,8 @@ rs="python benchmarks/real_scenes.py --data $data --iterations 30000 --note"
 gns="gns:5pct gns:10pct gns:25pct gns:40pct"
 hgsc=$(python -c "from gs.methods.registry import get_method; print(' '.join('hgsc:' + v for v in get_method('hgsc').variants))")
 argp="argp:mild argp:light argp:strong argp:aggressive"
+# build gsplat's CUDA extension once: concurrent first imports race in its JIT build and fail
+python -c "from gsplat.cuda._backend import _C" || exit 1
 run() {  # gpu name args...
   local gpu=$1 name=$2; shift 2
   CUDA_VISIBLE_DEVICES=$gpu $rs "$note" --out "$out/$name" "$@" > "$out/$name.log" 2>&1

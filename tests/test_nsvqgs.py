@@ -319,7 +319,7 @@ def test_nearest_kernel_choice(monkeypatch):
     from gs.train.nearest import kernel_name
 
     monkeypatch.delenv("GS_NEAREST_KERNEL", raising=False)
-    assert kernel_name(3) == "fma" and kernel_name(4) == "fma" and kernel_name(45) == "dot"
+    assert kernel_name(3) == "fma" and kernel_name(4) == "fma" and kernel_name(45) == "torch"
     monkeypatch.setenv("GS_NEAREST_KERNEL", "dot")
     assert kernel_name(3) == "dot"
     assert kernel_name(45, "fma") == "fma"

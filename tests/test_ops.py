@@ -88,3 +88,28 @@ def test_add_parameter_is_kept_aligned():
     mask[0] = True
     ops.remove(m, opt, mask)
     assert torch.equal(m.params["importance"].detach(), torch.arange(1.0, 20.0))
+
+
+def test_fused_adam_short_path_equals_torch_fused_adam():
+    """FusedAdam's short host path runs the same kernel as torch.optim.Adam(fused=True)
+    (fused Adam also runs on the CPU), groups with their own lr, a param without grad skipped."""
+    from gs.train.ops import FusedAdam
+
+    torch.manual_seed(0)
+    init = [torch.randn(50, 3), torch.randn(50, 1), torch.randn(7)]
+    lrs = [1e-2, 3e-3, 5e-2]
+    runs = []
+    for cls in (FusedAdam, lambda g, **k: torch.optim.Adam(g, fused=True, **k)):
+        ps = [torch.nn.Parameter(t.clone()) for t in init]
+        opt = cls([{"params": [p], "lr": lr} for p, lr in zip(ps, lrs)], eps=1e-15)
+        for it in range(5):
+            opt.zero_grad(set_to_none=True)
+            loss = (ps[0] ** 2).sum() + (ps[1].sin()).sum() + (0 if it < 2 else (ps[2] ** 3).sum())
+            loss.backward()
+            opt.step()
+        runs.append((ps, opt))
+    (a, oa), (b, ob) = runs
+    for pa, pb in zip(a, b):
+        assert torch.equal(pa, pb)
+        assert torch.equal(oa.state[pa]["exp_avg_sq"], ob.state[pb]["exp_avg_sq"])
+        assert torch.equal(oa.state[pa]["step"], ob.state[pb]["step"])

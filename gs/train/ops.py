@@ -18,13 +18,59 @@ from gs.model import GaussianModel
 from gs.render.torch_backend import quat_to_rotmat
 
 
+class FusedAdam(torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` with a shorter host path: the same state (``step`` on
+    the device, ``exp_avg``, ``exp_avg_sq``) and the same ``torch._fused_adam_`` kernel per
+    group, without the generic per-step bookkeeping (grouping by device and dtype, option
+    checks), which cost ~0.5 ms of host time per training step on the profiled GPU runs.
+    Options the short path does not handle (amsgrad, weight decay, maximize, a closure) go
+    through ``torch.optim.Adam.step``."""
+
+    def __init__(self, params, **kwargs: Any) -> None:
+        super().__init__(params, fused=True, **kwargs)
+
+    def _short_path_ok(self, group: dict) -> bool:
+        return not (group["amsgrad"] or group["weight_decay"] or group["maximize"]
+                    or group.get("differentiable") or group.get("decoupled_weight_decay")
+                    or torch.is_tensor(group["lr"]))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 - as torch.optim.Adam.step
+        if closure is not None or not all(self._short_path_ok(g) for g in self.param_groups):
+            return super().step(closure)
+        calls, steps = [], []
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            m, v, st = [], [], []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                m.append(state["exp_avg"])
+                v.append(state["exp_avg_sq"])
+                st.append(state["step"])
+            steps += st
+            calls.append((group, params, m, v, st))
+        if steps:
+            torch._foreach_add_(steps, 1)
+        for group, params, m, v, st in calls:
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_(params, [p.grad for p in params], m, v, [], st, amsgrad=False, lr=group["lr"],
+                               beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
+                               grad_scale=None, found_inf=None)
+        return None
+
+
 def make_optimizer(model: GaussianModel, lrs: dict[str, float], eps: float = 1e-15) -> torch.optim.Adam:
-    """Adam with one group per parameter; fused on CUDA (one kernel for every group)."""
+    """Adam with one group per parameter; on CUDA the fused kernel (:class:`FusedAdam`)."""
     groups = [{"params": [p], "lr": lrs[name], "name": name} for name, p in model.params.items()]
-    kwargs: dict[str, Any] = {"eps": eps}
     if model.device.type == "cuda":
-        kwargs["fused"] = True
-    return torch.optim.Adam(groups, **kwargs)
+        return FusedAdam(groups, eps=eps)
+    return torch.optim.Adam(groups, eps=eps)
 
 
 def group_of(optimizer: torch.optim.Optimizer, name: str) -> dict:

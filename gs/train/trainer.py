@@ -28,6 +28,7 @@ from gs.model import GaussianModel
 from gs.render import get_backend, resolve_backend_name
 from gs.render.base import RenderOutput
 from gs.train import ops
+from gs.train.loss import TrainingLoss, photometric_loss
 from gs.train.strategy import REFERENCE_ITERATIONS, Strategy, TrainContext
 
 
@@ -80,16 +81,6 @@ def expon_lr(step: int, lr_init: float, lr_final: float, max_steps: int) -> floa
     """Upstream get_expon_lr_func without delay: log-linear from lr_init to lr_final."""
     t = min(max(step / max(max_steps, 1), 0.0), 1.0)
     return math.exp((1 - t) * math.log(lr_init) + t * math.log(lr_final))
-
-
-def photometric_loss(image: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
-    """0.8 L1 + 0.2 (1 - SSIM) on (H,W,3) images."""
-    from gs.eval.metrics import ssim
-
-    l1 = (image - gt).abs().mean()
-    a = image.permute(2, 0, 1)[None]
-    b = gt.permute(2, 0, 1)[None]
-    return (1.0 - lambda_dssim) * l1 + lambda_dssim * (1.0 - ssim(a, b))
 
 
 def _seed_everything(seed: int) -> None:
@@ -209,6 +200,8 @@ class Trainer:
             background=scene.background.to(self.device), seed=config.seed,
             min_refine_interval=config.min_refine_interval,
         )
+        # the photometric loss, as CUDA graphs on the GPU (gs/train/loss.py: host overhead)
+        self.loss_fn = TrainingLoss(config.lambda_dssim, config.clamp_render)
         self.prior_seconds = 0.0  # training time of earlier attempts of this run (resume)
         self.ctx.log["artifacts"] = {}
         self.history: list[dict[str, Any]] = []
@@ -304,8 +297,7 @@ class Trainer:
             ctx.camera = cam
             gt = self.images[idx].float() / 255.0
             out = self.render(cam)
-            image = out.image.clamp(0.0, 1.0) if cfg.clamp_render else out.image
-            loss = photometric_loss(image, gt, cfg.lambda_dssim)
+            loss = self.loss_fn(out.image, gt)
             extra = strategy.loss(ctx, step, out, gt)
             if extra is not None:
                 loss = loss + extra
@@ -323,7 +315,7 @@ class Trainer:
                         f"training {self.label or self.scene.name}: the loss became NaN/inf by iteration {step} "
                         f"(view '{cam.name}'); lower the learning rates or check the input data")
                 last_loss = float(loss.detach())
-                mse = float(((image.detach().clamp(0, 1) - gt) ** 2).mean())
+                mse = float(((out.image.detach().clamp(0, 1) - gt) ** 2).mean())
                 psnr = -10 * math.log10(max(mse, 1e-10))
                 self.history.append({"step": step, "loss": last_loss, "psnr": psnr, "num_gaussians": ctx.model.num_gaussians})
                 if bar is not None:
