@@ -34,6 +34,9 @@ class TrainingLoss:
     On CUDA it runs as CUDA graphs, one pair (forward, backward) per image shape, up to
     ``max_graphs`` shapes (then eager); ``GS_GRAPH_LOSS=0`` or ``graphed=False`` turns graphs
     off. If capturing fails, it warns once and stays eager: the numbers are the same either way.
+    A graph's buffers are reused by the next call of the same shape, so call it once per
+    backward pass (the Trainer does; a strategy that needs a second loss uses
+    :func:`photometric_loss`).
     """
 
     def __init__(self, lambda_dssim: float, clamp: bool, graphed: bool | None = None, max_graphs: int = 8) -> None:
