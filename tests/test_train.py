@@ -80,3 +80,33 @@ def test_nan_loss_stops_with_clear_error(scene, tmp_path):
     t = Trainer(scene, Poison(), TrainConfig(iterations=5, backend="torch", device="cpu", progress=False, log_every=5))
     with pytest.raises(TrainingDiverged, match="NaN"):
         t.train()
+
+
+@pytest.mark.slow
+def test_snapshots_are_taken_before_the_step_densifies(scene, tmp_path):
+    """As upstream, the PLY of iteration i is saved after its backward pass and before its
+    optimizer step and densification: a snapshot at a refinement step must not contain that
+    step's fresh clones and split children."""
+    from gs.methods.baseline import BaselineStrategy
+    from gs.train.trainer import Trainer
+
+    class Recording(BaselineStrategy):
+        def __init__(self):
+            super().__init__()
+            self.counts = {}
+
+        def after_step(self, ctx, step, out):
+            before = ctx.model.num_gaussians
+            super().after_step(ctx, step, out)
+            self.counts[step] = (before, ctx.model.num_gaussians)
+
+    steps = tuple(range(10, 150, 10))  # the refinement steps of a 300-iteration schedule
+    cfg = TrainConfig(iterations=300, backend="torch", device="cpu", progress=False, seed=0, save_iterations=steps)
+    strategy = Recording()
+    Trainer(scene, strategy, cfg, tmp_path / "run").train()
+    changed = 0
+    for s in steps:
+        before, after = strategy.counts[s]
+        assert GaussianModel.load_ply(tmp_path / "run" / f"point_cloud_{s}.ply").num_gaussians == before
+        changed += before != after
+    assert changed > 0  # some of these steps did densify, so the test tells the two orders apart

@@ -50,7 +50,7 @@ class TrainConfig:
     sh_increase_interval: int = 1000  # 30k-recipe units
     checkpoint_every: int = 0  # run iterations; 0 = only at the end of training
     keep_checkpoints: int = 1
-    save_iterations: tuple[int, ...] = ()  # extra PLY snapshots (run iterations)
+    save_iterations: tuple[int, ...] = ()  # extra PLY snapshots (run iterations; taken as upstream, see train())
     init_checkpoint: str | None = None  # start from another run's checkpoint (e.g. baseline @15k)
     prefix_iterations: tuple[int, ...] = ()  # run iterations saved as prefix_<it>.pt for other runs
     progress: bool = True
@@ -303,6 +303,12 @@ class Trainer:
                 loss = loss + extra
             loss.backward()
             strategy.after_backward(ctx, step, out)
+            if step in cfg.save_iterations and self.out_dir is not None:
+                # Upstream saves iteration i's snapshot here: after its backward pass, before its
+                # optimizer step and its densification. Saved after a refinement step instead,
+                # the "7k" model would hold that step's unoptimised clones (drawn twice) and
+                # split children.
+                ctx.model.save_ply(self.out_dir / f"point_cloud_{step}.ply")
             ctx.optimizer.step()
             ctx.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
@@ -328,8 +334,6 @@ class Trainer:
                 # kept apart from the rotating checkpoints: other runs start from it
                 save_checkpoint(self.out_dir / f"prefix_{step}.pt", ctx, strategy, self.sampler.state(),
                                 self.prior_seconds + time.perf_counter() - t0)
-            if step in cfg.save_iterations and self.out_dir is not None:
-                ctx.model.save_ply(self.out_dir / f"point_cloud_{step}.ply")
         with torch.no_grad():
             strategy.finalize(ctx)
         if self.device.type == "cuda":
