@@ -11,6 +11,11 @@ Follows methods/baseline-3dgs.md, "Adaptive density control", with the 2024 code
 - screen-size pruning is dead code upstream (``max_radii2D`` is zeroed before the prune mask
   is built), so only alpha < 0.005 and, after the first opacity reset, world size > 0.1*E
   prune. ``screen_size_prune=True`` enables the paper's intended rule instead.
+One difference in order, kept for simplicity: upstream densifies (and resets opacity) before
+the iteration's optimizer step, and the replaced parameters have no gradient, so Adam skips
+that iteration (1 step in 100 while densifying; the opacity only, at a reset). Here the
+Trainer steps Adam first and the strategy densifies after. PLY snapshots follow upstream's
+order (saved after the backward pass, before both; see ``Trainer.train``).
 Every iteration number is given for the 30k recipe and scaled by ``ctx.at``.
 """
 
