@@ -41,7 +41,8 @@ def _sync(dev: str) -> None:
 STAGES = [("read_container", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
           ("partition", "KD-tree + FPS partition"),
           ("decode_coefficients", "anchor RAHT coefficients (range decoding)"),
-          ("raht_inverse", "inverse RAHT"), ("_sym_decode", "LoD residual symbols (range decoding)"),
+          ("raht_inverse", "inverse RAHT"),
+          ("decode_columns", "LoD residual symbols (range decoding, one stream per column, worker processes)"),
           ("nearest_reference", "nearest reference (2nd thread)"), ("_lod_rows", "LoD dequantize + predict"),
           ("_ModelRows.put", "YUV -> RGB + output arrays")]
 

@@ -26,11 +26,13 @@ Encoder (:class:`HGSCCodec`, spec §2), over any trained model (any SH degree):
 6. LoD1 / LoD2 (§2.8): predicted by copying the attributes of the nearest reconstructed anchor
    (LoD2: anchors + reconstructed LoD1), k = 1; the residual is quantized uniformly with one
    min/max per attribute group (8 bits; SH-rest U and V 4 bits) and entropy coded with the
-   adaptive arithmetic coder (one context per column).
+   adaptive arithmetic coder, one stream per column with its own statistics
+   (:mod:`gs.column_streams`), so the decoder can range-decode the columns in worker processes.
 
 Bitstream (§3): five checksummed containers (:mod:`gs.codecs.container`), header / geometry /
 anchors / lod1 / lod2; size = all of their bytes (side info included); components report
-each file. The decoder (§4) reads only these files.
+each file. The decoder (§4) reads only these files. Format 2 (current) stores each LoD column's stream
+and the stream sizes; format 1 (one stream for all columns, the same statistics) still reads.
 
 Deliberate differences from upstream and from the paper's tools:
 
@@ -62,12 +64,15 @@ Deliberate differences from upstream and from the paper's tools:
   ~1e-4 relative error).
 - Size = every byte the decoder reads (upstream mixes bits and bytes and drops geometry, §3).
 
-Decoder speed (same bitstream, same output bit for bit): the partition runs as torch ops on the
+Decoder speed (the output is the encoder's reconstruction bit for bit): the partition runs as torch ops on the
 decode device (radix sorts per KD level, FPS over blocks of leaves with float64 distances, exact
 on the integer grid); the adaptive coder decodes whole chunks per context with plans shared by
 all columns; the nearest-reference searches run in a second thread while the range decoder
-works; LoD2 rows (never a reference) go from prediction + residual straight into the output,
-and every float step works on blocks of rows. benchmarks/hgsc_decode.py --stages times them.
+works; the LoD residual columns (about 50 symbols per Gaussian, constriction holding the GIL)
+are range-decoded in a pool of worker processes (``GS_DECODE_WORKERS``, default every core up
+to 16, one process below 2M symbols); LoD2 rows (never a reference) go from prediction +
+residual straight into the output, and every float step works on blocks of rows.
+benchmarks/hgsc_decode.py --stages times them.
 """
 
 from __future__ import annotations
@@ -85,9 +90,11 @@ import torch
 from gs.codecs.base import BitstreamError, Codec, CodecContext
 from gs.codecs.container import read_container, write_container
 from gs.codecs.entropy import pack_bits, unpack_bits
+from gs.column_streams import chunk_bounds, decode_columns, encode_column, split_streams
 from gs.model import GaussianModel, num_sh_bases
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one range-coded stream per LoD residual column (decoded in parallel)
+READ_VERSIONS = (1, 2)
 FILES = {"header": "header.gsbc", "geometry": "geometry.gsbc", "anchors": "anchors.gsbc",
          "lod1": "lod1.gsbc", "lod2": "lod2.gsbc"}
 
@@ -291,14 +298,7 @@ def morton_decode(code: np.ndarray, bits: int) -> np.ndarray:
 
 
 # ============================================================================ adaptive coder
-def _chunk_bounds(n: int, first: int = 256, cap: int = 65536) -> list[tuple[int, int]]:
-    """Growing chunks: the model adapts after each chunk (quickly at the start of a block)."""
-    out, s = [], 0
-    while s < n:
-        e = min(n, s + min(cap, max(first, s)))
-        out.append((s, e))
-        s = e
-    return out
+_chunk_bounds = chunk_bounds  # the same growing chunks as the column streams
 
 
 class _Plan:
@@ -1008,7 +1008,9 @@ class HGSCCodec(Codec):
             pred = rec[ir[nearest_reference(q[ir], q[il])]]
             lq, g_lo, g_hi = lod_quantize(attrs[il].astype(np.float64) - pred.astype(np.float64), groups)
             rec[il] = lod_reconstruct(pred, lq, g_lo, g_hi, groups)
-            lod_arrays[lod] = {"min": g_lo, "max": g_hi, "symbols": _sym_code(lq, lod_levels(groups) + 1)}
+            streams = [encode_column(lq[:, c], int(a)) for c, a in enumerate(lod_levels(groups) + 1)]
+            lod_arrays[lod] = {"min": g_lo, "max": g_hi, "symbols": b"".join(streams),
+                               "symbol_sizes": np.array([len(b) for b in streams], dtype="<u4")}
 
         # write the files
         meta_common = {"format": "hgsc", "version": FORMAT_VERSION}
@@ -1056,9 +1058,9 @@ class HGSCCodec(Codec):
             meta = data[key][1]
             if meta.get("format") != "hgsc":
                 raise BitstreamError(f"{files[key]}: not an HGSC bitstream (format {meta.get('format')!r})")
-            if meta.get("version") != FORMAT_VERSION:
+            if meta.get("version") not in READ_VERSIONS:
                 raise BitstreamError(f"{files[key]}: HGSC format version {meta.get('version')}, "
-                                     f"this decoder reads {FORMAT_VERSION}")
+                                     f"this decoder reads {', '.join(map(str, READ_VERSIONS))}")
             return meta
 
         def arr(key: str, name: str, dtype: str | None = None, shape: tuple | None = None):
@@ -1142,13 +1144,27 @@ class HGSCCodec(Codec):
             # LoD1, LoD2 residual symbols
             groups = lod_groups(deg, p)
             lv = lod_levels(groups)
-            lods = []
+            steps, jobs = [], []
             for lod in (1, 2):
                 key = f"lod{lod}"
                 g_lo = arr(key, "min", "<f4", (len(groups),))
                 g_hi = arr(key, "max", "<f4", (len(groups),))
-                lq = _sym_decode(arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
-                lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
+                steps.append(_lod_step(g_lo, g_hi, groups, d))
+                if meta_of(key)["version"] == 1:  # one stream, every column in turn
+                    jobs.append(_sym_decode(arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key])))
+                    continue
+                try:
+                    streams = split_streams(arr(key, "symbols", "bytes"), arr(key, "symbol_sizes", "<u4", (len(lv),)))
+                except ValueError as exc:
+                    raise BitstreamError(f"{files[key]}: {exc}") from exc
+                jobs.append((streams, len(rows[lod]), lv + 1))
+            pending = [j for j in jobs if isinstance(j, tuple)]
+            try:
+                decoded = iter(decode_columns(pending))
+            except ValueError as exc:
+                names = [str(files[f"lod{i + 1}"]) for i, j in enumerate(jobs) if isinstance(j, tuple)]
+                raise BitstreamError(f"LoD residuals ({' / '.join(names)}): {exc}") from exc
+            lods = [(next(decoded) if isinstance(j, tuple) else j, st) for j, st in zip(jobs, steps)]
             refs = refs.result()
 
         # LoD1 (the references of LoD2) into rec; then the output, block by block
