@@ -40,9 +40,10 @@ def _sync(dev: str) -> None:
 # decoder stages timed by --stages: functions of gs.methods.hgsc (wrapped while decoding)
 STAGES = [("read_container", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
           ("partition", "KD-tree + FPS partition"),
-          ("decode_coefficients", "anchor RAHT coefficients (range decoding)"),
+          ("decode_coefficients", "anchor RAHT coefficients, format 1 (range decoding, one stream)"),
+          ("coefficients_from_classes", "anchor RAHT coefficients (classes + mantissas)"),
           ("raht_inverse", "inverse RAHT"),
-          ("decode_columns", "LoD residual symbols (range decoding, one stream per column, worker processes)"),
+          ("decode_columns", "anchor classes + LoD residuals (range decoding, a stream per column, worker processes)"),
           ("nearest_reference", "nearest reference (2nd thread)"), ("_lod_rows", "LoD dequantize + predict"),
           ("_ModelRows.put", "YUV -> RGB + output arrays")]
 

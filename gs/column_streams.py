@@ -7,9 +7,9 @@ Here every column is its own stream with its own adaptive statistics, and
 :func:`decode_columns` hands the columns to a pool of worker processes when there are enough
 symbols to pay for it.
 
-The adaptive model is the single-context case of HGSC's coder: growing chunks (256 symbols,
-doubling, at most 65536), each coded with the counts of everything before it plus a prior of
-0.25 per symbol. This module imports only numpy and constriction (not torch), so the workers,
+The adaptive coder (:func:`adaptive_code`, HGSC's, with per-context counts): growing chunks
+(256 symbols, doubling, at most 65536), each coded with the counts of everything before it
+plus a prior of 0.25 per symbol; a column stream is its single-context case. This module imports only numpy and constriction (not torch), so the workers,
 forked from a ``forkserver`` that preloads it, start in milliseconds and never touch the
 parent's CUDA context or threads.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -37,37 +37,86 @@ def chunk_bounds(n: int, first: int = 256, cap: int = 65536) -> list[tuple[int, 
     return out
 
 
+class Plan:
+    """How :func:`adaptive_code` walks a block with given contexts: per chunk the stable order
+    by context and the runs of equal context. Reusable for every column that shares them."""
+
+    def __init__(self, contexts: np.ndarray) -> None:
+        self.n = len(contexts)
+        self.contexts = contexts
+        self.single = self.n == 0 or not contexts.any()
+        self.chunks = []
+        for s, e in chunk_bounds(self.n):
+            if self.single:
+                self.chunks.append((s, e, None))
+                continue
+            ctx = contexts[s:e]
+            order = np.argsort(ctx, kind="stable")
+            sc = ctx[order]
+            cuts = np.flatnonzero(np.diff(sc)) + 1
+            starts = np.concatenate([[0], cuts])
+            stops = np.concatenate([cuts, [len(sc)]])
+            runs = [(int(sc[a]), s + order[a:b]) for a, b in zip(starts, stops)]
+            self.chunks.append((s, e, runs))
+
+
+def adaptive_code(coder: Any, symbols: np.ndarray | None, contexts: np.ndarray, n_ctx: int, alphabet: int,
+                  prior: float = PRIOR, plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Code one block of symbols with per-context adaptive frequency counts (fresh counts per
+    block). Within a chunk the counts are frozen and the symbols are coded grouped by context,
+    so encoder and decoder need only the contexts (known to both) and a handful of model
+    builds per chunk - vectorised, no per-symbol Python loop. ``symbols`` None = decode (into
+    ``out`` when given); ``plan`` = a precomputed :class:`Plan` of ``contexts``."""
+    import constriction
+
+    Categorical = constriction.stream.model.Categorical
+    plan = plan if plan is not None else Plan(np.asarray(contexts))
+    n = plan.n
+    counts = np.full((n_ctx, alphabet), prior, dtype=np.float64)
+    if symbols is None:
+        out = np.empty(n, dtype=np.int64) if out is None else out
+    else:
+        out = np.asarray(symbols, dtype=np.int64)
+    for s, e, runs in plan.chunks:
+        if runs is None:  # one context: the chunk in order, one model
+            model = Categorical(counts[0] / counts[0].sum(), perfect=False)
+            if symbols is None:
+                out[s:e] = coder.decode(model, e - s)
+            else:
+                coder.encode(out[s:e].astype(np.int32), model)
+            counts[0] += np.bincount(out[s:e], minlength=alphabet)
+            continue
+        for c, idx in runs:
+            model = Categorical(counts[c] / counts[c].sum(), perfect=False)
+            if symbols is None:
+                out[idx] = coder.decode(model, len(idx))
+            else:
+                coder.encode(out[idx].astype(np.int32), model)
+        ctx = plan.contexts[s:e]
+        counts += np.bincount(ctx * alphabet + out[s:e], minlength=n_ctx * alphabet).reshape(n_ctx, alphabet)
+    return out
+
+
 def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
     """One column of symbols in [0, alphabet) -> its own range-coded stream (32-bit words)."""
     import constriction
 
-    Categorical = constriction.stream.model.Categorical
     enc = constriction.stream.queue.RangeEncoder()
     sym = np.asarray(symbols, dtype=np.int64)
-    counts = np.full(alphabet, PRIOR, dtype=np.float64)
-    for s, e in chunk_bounds(len(sym)):
-        enc.encode(sym[s:e].astype(np.int32), Categorical(counts / counts.sum(), perfect=False))
-        counts += np.bincount(sym[s:e], minlength=alphabet)
+    adaptive_code(enc, sym, np.zeros(len(sym), dtype=np.int64), 1, alphabet)
     return np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
 
 
 def decode_column(data: bytes, n: int, alphabet: int) -> np.ndarray:
     """Inverse of :func:`encode_column`: (n,) symbols, uint8 or uint16 by the alphabet.
-    Raises ValueError on a stream that cannot be this column."""
+    Raises ValueError (or constriction's error) on a stream that cannot be this column."""
     import constriction
 
     if len(data) % 4:
         raise ValueError("range-coded stream is not a whole number of 32-bit words")
-    Categorical = constriction.stream.model.Categorical
     dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     out = np.empty(n, dtype=np.uint8 if alphabet <= 256 else np.uint16)
-    counts = np.full(alphabet, PRIOR, dtype=np.float64)
-    for s, e in chunk_bounds(n):
-        block = dec.decode(Categorical(counts / counts.sum(), perfect=False), e - s)
-        if block.size and (block.min() < 0 or block.max() >= alphabet):
-            raise ValueError("decoded symbols outside the alphabet")
-        out[s:e] = block
-        counts += np.bincount(block, minlength=alphabet)
+    adaptive_code(dec, None, np.zeros(n, dtype=np.int64), 1, alphabet, out=out)
     return out
 
 
@@ -111,37 +160,72 @@ def decode_workers(total_symbols: int) -> int:
     return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def decode_columns(jobs: Sequence[tuple[Sequence[bytes], int, Sequence[int]]],
-                   workers: int | None = None) -> list[np.ndarray]:
-    """Decode several blocks of columns: ``jobs`` = [(streams, n, alphabets)] -> one (n, d)
-    array per job (a transposed view of (d, n) storage). Raises ValueError naming the job and
-    column that fails."""
-    tasks = [(j, c, data, n, int(alpha)) for j, (streams, n, alphabets) in enumerate(jobs)
-             for c, (data, alpha) in enumerate(zip(streams, alphabets))]
+class ColumnDecodeError(ValueError):
+    """A column stream that cannot be decoded; ``job`` is its index in the jobs given."""
+
+    def __init__(self, job: int, message: str) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+def _decode_group(datas: Sequence[bytes], first: int, n: int, alphabets: Sequence[int],
+                  contexts: np.ndarray | None, n_ctx: int) -> list[np.ndarray]:
+    """Decode several columns that share their row contexts (one plan for all of them)."""
+    import constriction
+
+    plan = Plan(np.zeros(n, dtype=np.int64) if contexts is None else np.asarray(contexts, dtype=np.int64))
+    outs = []
+    for i, (data, alphabet) in enumerate(zip(datas, alphabets)):
+        try:
+            if len(data) % 4:
+                raise ValueError("range-coded stream is not a whole number of 32-bit words")
+            dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+            out = np.empty(n, dtype=np.uint8 if alphabet <= 256 else np.uint16)
+            adaptive_code(dec, None, plan.contexts, n_ctx, int(alphabet), plan=plan, out=out)
+        except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
+            raise ValueError(f"column {first + i}: cannot decode ({type(exc).__name__}: {exc})") from None
+        outs.append(out)
+    return outs
+
+
+def decode_columns(jobs: Sequence[tuple], workers: int | None = None) -> list[np.ndarray]:
+    """Decode blocks of column streams: each job is ``(streams, n, alphabets)`` or
+    ``(streams, n, alphabets, contexts, n_ctx)`` (per-row contexts shared by its columns) ->
+    one (n, d) array per job (a transposed view of (d, n) storage). The columns go to worker
+    processes in groups (one context table sent per group). Raises :class:`ColumnDecodeError`
+    naming the job and the column that fails."""
+    jobs = [tuple(j) + (None, 1)[len(j) - 3:] for j in jobs]
     if workers is None:
-        workers = decode_workers(sum(n * len(streams) for streams, n, _ in jobs))
-    workers = min(workers, max(1, len(tasks)))
+        workers = decode_workers(sum(n * len(streams) for streams, n, *_ in jobs))
     outs = [np.zeros((len(streams), n), dtype=np.uint8 if max(alphabets, default=1) <= 256 else np.uint16)
-            for streams, n, alphabets in jobs]
-
-    def fail(j: int, c: int, exc: Exception) -> ValueError:
-        return ValueError(f"block {j}, column {c}: cannot decode ({type(exc).__name__}: {exc})")
-
-    if workers <= 1:
-        for j, c, data, n, alpha in tasks:
+            for streams, n, alphabets, _, _ in jobs]
+    tasks = []  # (job, first column, columns, args)
+    for j, (streams, n, alphabets, contexts, n_ctx) in enumerate(jobs):
+        # one task per column when there is no context table to send, else a few per worker
+        groups = len(streams) if contexts is None else min(len(streams), 2 * max(1, workers))
+        for cols in np.array_split(np.arange(len(streams)), groups) if len(streams) else []:
+            c0, c1 = int(cols[0]), int(cols[-1]) + 1
+            tasks.append((j, c0, c1, (list(streams[c0:c1]), c0, n, [int(a) for a in alphabets[c0:c1]], contexts, n_ctx)))
+    if workers <= 1 or len(tasks) <= 1:
+        results = []
+        for j, c0, c1, args in tasks:
             try:
-                outs[j][c] = decode_column(data, n, alpha)
-            except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
-                raise fail(j, c, exc) from exc
+                results.append(_decode_group(*args))
+            except ValueError as exc:
+                raise ColumnDecodeError(j, str(exc)) from exc
     else:
         pool = _pool(workers)
-        futures = [(j, c, pool.submit(decode_column, data, n, alpha)) for j, c, data, n, alpha in tasks]
-        for j, c, fut in futures:
+        futures = [pool.submit(_decode_group, *args) for _, _, _, args in tasks]
+        results = []
+        for (j, _, _, _), fut in zip(tasks, futures):
             try:
-                outs[j][c] = fut.result()
-            except Exception as exc:  # noqa: BLE001
-                raise fail(j, c, exc) from exc
+                results.append(fut.result())
+            except Exception as exc:  # noqa: BLE001 - a worker's error, or a broken pool
+                raise ColumnDecodeError(j, str(exc)) from exc
+    for (j, c0, c1, _), cols in zip(tasks, results):
+        for i, col in enumerate(cols):
+            outs[j][c0 + i] = col
     return [o.T for o in outs]
 
 
-__all__ = ["chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "split_streams"]
+__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "split_streams"]

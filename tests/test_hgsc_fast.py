@@ -123,3 +123,31 @@ def test_wide_lod_symbols_round_trip_bit_exactly(tmp_path):
     assert dec.num_gaussians == codec.reconstruction.num_gaussians
     for k in dec.params:
         assert torch.equal(dec.params[k], codec.reconstruction.params[k]), k
+
+
+def test_anchor_classes_per_column_and_format_1_single_stream_decode_alike():
+    """Anchor RAHT coefficients: format 2 codes each column's classes as its own stream (decoded
+    by gs.column_streams, in worker processes when large); format 1 coded all columns in one
+    stream with the same statistics. Both decode to the coefficients."""
+    from gs.column_streams import decode_columns
+    from gs.methods.hgsc import (_CAT_ALPHABET, _Plan, coefficients_from_classes, decode_coefficients,
+                                 encode_coefficients)
+    from gs.methods.hgsc import _bit_length, _zigzag
+
+    rng = np.random.default_rng(2)
+    m, d, n_ctx = 3000, 5, 4
+    coeffs = np.round(rng.laplace(0, rng.uniform(1, 500, d), (m, d))).astype(np.int64)
+    ctx = rng.integers(0, n_ctx, m)
+    streams, mant = encode_coefficients(coeffs, ctx, n_ctx)
+    assert len(streams) == d
+    for workers in (1, 2):
+        (cat,) = decode_columns([(streams, m, [_CAT_ALPHABET] * d, ctx, n_ctx)], workers=workers)
+        assert np.array_equal(coefficients_from_classes(cat.T, mant, "anchors"), coeffs)
+    # format 1: the same classes, every column in turn in one stream
+    enc = _new_encoder()
+    plan = _Plan(ctx)
+    cls = _bit_length(_zigzag(coeffs))
+    for c in range(d):
+        _adaptive(enc, cls[:, c], plan.contexts, n_ctx, _CAT_ALPHABET, plan=plan)
+    old = decode_coefficients(_encoder_bytes(enc), mant, ctx, n_ctx, d, "anchors")
+    assert np.array_equal(old, coeffs)

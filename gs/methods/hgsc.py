@@ -31,8 +31,9 @@ Encoder (:class:`HGSCCodec`, spec §2), over any trained model (any SH degree):
 
 Bitstream (§3): five checksummed containers (:mod:`gs.codecs.container`), header / geometry /
 anchors / lod1 / lod2; size = all of their bytes (side info included); components report
-each file. The decoder (§4) reads only these files. Format 2 (current) stores each LoD column's stream
-and the stream sizes; format 1 (one stream for all columns, the same statistics) still reads.
+each file. The decoder (§4) reads only these files. Format 2 (current) stores each LoD residual column's
+and each anchor class column's stream with the stream sizes; format 1 (one stream for all
+columns, the same statistics) still reads.
 
 Deliberate differences from upstream and from the paper's tools:
 
@@ -68,8 +69,8 @@ Decoder speed (the output is the encoder's reconstruction bit for bit): the part
 decode device (radix sorts per KD level, FPS over blocks of leaves with float64 distances, exact
 on the integer grid); the adaptive coder decodes whole chunks per context with plans shared by
 all columns; the nearest-reference searches run in a second thread while the range decoder
-works; the LoD residual columns (about 50 symbols per Gaussian, constriction holding the GIL)
-are range-decoded in a pool of worker processes (``GS_DECODE_WORKERS``, default every core up
+works; the anchor class columns and the LoD residual columns (about 50 symbols per
+Gaussian, constriction holding the GIL) are range-decoded in one call to a pool of worker processes (``GS_DECODE_WORKERS``, default every core up
 to 16, one process below 2M symbols); LoD2 rows (never a reference) go from prediction +
 residual straight into the output, and every float step works on blocks of rows.
 benchmarks/hgsc_decode.py --stages times them.
@@ -90,7 +91,15 @@ import torch
 from gs.codecs.base import BitstreamError, Codec, CodecContext
 from gs.codecs.container import read_container, write_container
 from gs.codecs.entropy import pack_bits, unpack_bits
-from gs.column_streams import chunk_bounds, decode_columns, encode_column, split_streams
+from gs.column_streams import (
+    ColumnDecodeError,
+    Plan,
+    adaptive_code,
+    chunk_bounds,
+    decode_columns,
+    encode_column,
+    split_streams,
+)
 from gs.model import GaussianModel, num_sh_bases
 
 FORMAT_VERSION = 2  # 2: one range-coded stream per LoD residual column (decoded in parallel)
@@ -298,67 +307,9 @@ def morton_decode(code: np.ndarray, bits: int) -> np.ndarray:
 
 
 # ============================================================================ adaptive coder
-_chunk_bounds = chunk_bounds  # the same growing chunks as the column streams
-
-
-class _Plan:
-    """How :func:`_adaptive` walks a block with given contexts: per chunk the stable order by
-    context and the runs of equal context. Reusable for every column that shares the contexts."""
-
-    def __init__(self, contexts: np.ndarray) -> None:
-        self.n = len(contexts)
-        self.contexts = contexts
-        self.single = self.n == 0 or not contexts.any()
-        self.chunks = []
-        for s, e in _chunk_bounds(self.n):
-            if self.single:
-                self.chunks.append((s, e, None))
-                continue
-            ctx = contexts[s:e]
-            order = np.argsort(ctx, kind="stable")
-            sc = ctx[order]
-            cuts = np.flatnonzero(np.diff(sc)) + 1
-            starts = np.concatenate([[0], cuts])
-            stops = np.concatenate([cuts, [len(sc)]])
-            runs = [(int(sc[a]), s + order[a:b]) for a, b in zip(starts, stops)]
-            self.chunks.append((s, e, runs))
-
-
-def _adaptive(coder: Any, symbols: np.ndarray | None, contexts: np.ndarray, n_ctx: int, alphabet: int,
-              prior: float = 0.25, plan: _Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
-    """Code one block of symbols with per-context adaptive frequency counts (fresh counts per
-    block). Within a chunk the counts are frozen and the symbols are coded grouped by context,
-    so encoder and decoder need only the contexts (known to both) and a handful of model
-    builds per chunk - vectorised, no per-symbol Python loop. ``symbols`` None = decode (into
-    ``out`` when given); ``plan`` = a precomputed :class:`_Plan` of ``contexts``."""
-    import constriction
-
-    Categorical = constriction.stream.model.Categorical
-    plan = plan if plan is not None else _Plan(np.asarray(contexts))
-    n = plan.n
-    counts = np.full((n_ctx, alphabet), prior, dtype=np.float64)
-    if symbols is None:
-        out = np.empty(n, dtype=np.int64) if out is None else out
-    else:
-        out = np.asarray(symbols, dtype=np.int64)
-    for s, e, runs in plan.chunks:
-        if runs is None:  # one context: the chunk in order, one model
-            model = Categorical(counts[0] / counts[0].sum(), perfect=False)
-            if symbols is None:
-                out[s:e] = coder.decode(model, e - s)
-            else:
-                coder.encode(out[s:e].astype(np.int32), model)
-            counts[0] += np.bincount(out[s:e], minlength=alphabet)
-            continue
-        for c, idx in runs:
-            model = Categorical(counts[c] / counts[c].sum(), perfect=False)
-            if symbols is None:
-                out[idx] = coder.decode(model, len(idx))
-            else:
-                coder.encode(out[idx].astype(np.int32), model)
-        ctx = plan.contexts[s:e]
-        counts += np.bincount(ctx * alphabet + out[s:e], minlength=n_ctx * alphabet).reshape(n_ctx, alphabet)
-    return out
+# the adaptive coder (growing chunks, per-context counts) lives in gs.column_streams, which
+# the decoder's worker processes import without torch
+_chunk_bounds, _Plan, _adaptive = chunk_bounds, Plan, adaptive_code
 
 
 def _new_encoder():
@@ -718,29 +669,33 @@ def _bit_length(u: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_coefficients(coeffs: np.ndarray, contexts: np.ndarray, n_ctx: int) -> tuple[bytes, bytes]:
+def encode_coefficients(coeffs: np.ndarray, contexts: np.ndarray, n_ctx: int) -> tuple[list[bytes], bytes]:
     """Code signed integer coefficients (M, C) column by column: the class (bit length of the
-    zigzag value) with the adaptive range coder (contexts per row, fresh per column), the
-    mantissa bits below the leading one raw. Returns (class stream, mantissa stream)."""
+    zigzag value) with the adaptive range coder (contexts per row), one stream per column with
+    fresh statistics, the mantissa bits below the leading one raw.
+    Returns (the class stream of every column, the mantissa stream)."""
     u = _zigzag(np.asarray(coeffs, dtype=np.int64))
     cat = _bit_length(u)
     if cat.size and cat.max() >= _CAT_ALPHABET:
         raise ValueError("coefficient too large for the class alphabet")
-    enc = _new_encoder()
     plan = _Plan(np.asarray(contexts, dtype=np.int64))
+    streams = []
     for c in range(u.shape[1]):
+        enc = _new_encoder()
         _adaptive(enc, cat[:, c], plan.contexts, n_ctx, _CAT_ALPHABET, plan=plan)
+        streams.append(_encoder_bytes(enc))
     flat_u, flat_k = u.T.ravel(), cat.T.ravel()
     mant = []
     for k in range(2, _CAT_ALPHABET):
         sel = flat_k == k
         if sel.any():
             mant.append(pack_bits(flat_u[sel] - (np.int64(1) << (k - 1)), k - 1))
-    return _encoder_bytes(enc), b"".join(mant)
+    return streams, b"".join(mant)
 
 
 def decode_coefficients(cat_data: bytes, mant_data: bytes, contexts: np.ndarray, n_ctx: int, n_cols: int,
                         name: str) -> np.ndarray:
+    """Inverse of format 1's coefficient coding (every column's classes in one stream)."""
     dec = _new_decoder(cat_data, name)
     m = len(contexts)
     plan = _Plan(np.asarray(contexts, dtype=np.int64))
@@ -748,12 +703,22 @@ def decode_coefficients(cat_data: bytes, mant_data: bytes, contexts: np.ndarray,
     if m:
         for c in range(n_cols):
             _run_decode(name, _adaptive, dec, None, plan.contexts, n_ctx, _CAT_ALPHABET, 0.25, plan, cat[c])
-    flat_k = cat.ravel()
+    return coefficients_from_classes(cat, mant_data, name)
+
+
+def coefficients_from_classes(cat: np.ndarray, mant_data: bytes, name: str) -> np.ndarray:
+    """Decoded classes (C, M), column-major as coded, + the mantissa stream -> coefficients (M, C)."""
+    n_cols, m = cat.shape
+    flat_k = np.ascontiguousarray(cat).ravel()
     # leading one of class k >= 1: 2^(k-1); class 0 = the value 0
     flat_u = np.array([0] + [1 << (k - 1) for k in range(1, _CAT_ALPHABET)], dtype=np.int64)[flat_k]
+    # the positions of each class in increasing order, from one stable sort instead of a
+    # pass over every class per class
+    order = np.argsort(flat_k, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_k, minlength=_CAT_ALPHABET))])
     pos = 0
     for k in range(2, _CAT_ALPHABET):
-        sel = np.flatnonzero(flat_k == k)
+        sel = order[bounds[k]:bounds[k + 1]]
         if len(sel):
             nbytes = (len(sel) * (k - 1) + 7) // 8
             if pos + nbytes > len(mant_data):
@@ -995,7 +960,7 @@ class HGSCCodec(Codec):
         a_q = quantize_columns(a_vals, a_lo, a_hi, levels_a)
         tree = raht_structure(codes[ia])
         highs, dc = raht_forward(a_q, tree)
-        cat_s, mant_s = encode_coefficients(highs, _raht_weight_class(tree), _ANCHOR_WEIGHT_CLASSES)
+        cat_streams, mant_s = encode_coefficients(highs, _raht_weight_class(tree), _ANCHOR_WEIGHT_CLASSES)
         rec = np.empty_like(attrs)
         rec[ia] = dequantize_columns(a_q, a_lo, a_hi, levels_a).astype(np.float32)
 
@@ -1023,7 +988,8 @@ class HGSCCodec(Codec):
         sizes["geometry"] = write_container(out_dir / FILES["geometry"], {"bbox": np.stack([lo, hi]), "stream": geom},
                                             meta_common)
         sizes["anchors"] = write_container(out_dir / FILES["anchors"], {
-            "min": a_lo, "max": a_hi, "dc": dc.astype("<i4"), "classes": cat_s, "mantissa": mant_s}, meta_common)
+            "min": a_lo, "max": a_hi, "dc": dc.astype("<i4"), "classes": b"".join(cat_streams),
+            "class_sizes": np.array([len(b) for b in cat_streams], dtype="<u4"), "mantissa": mant_s}, meta_common)
         for lod in (1, 2):
             sizes[f"lod{lod}"] = write_container(out_dir / FILES[f"lod{lod}"], lod_arrays[lod], meta_common)
 
@@ -1125,13 +1091,42 @@ class HGSCCodec(Codec):
         with ThreadPoolExecutor(max_workers=1) as pool:
             refs = pool.submit(references)
 
-            # anchors
+            # every range-coded column stream (anchor classes, LoD residuals) in one pool call;
+            # format 1 (and early format 2 anchors) hold one stream for all columns instead
             aname = str(files["anchors"])
             a_lo, a_hi = arr("anchors", "min", "<f4", (d,)), arr("anchors", "max", "<f4", (d,))
             dc = arr("anchors", "dc", "<i4", (1, d)).astype(np.int64)
             tree = raht_structure(codes[rows[0]])
-            highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
-                                        _raht_weight_class(tree), _ANCHOR_WEIGHT_CLASSES, d, aname)
+            a_ctx = _raht_weight_class(tree)
+            groups = lod_groups(deg, p)
+            lv = lod_levels(groups)
+
+            def column_streams(key: str, name: str, sizes: str, cols: int) -> list[bytes]:
+                try:
+                    return split_streams(arr(key, name, "bytes"), arr(key, sizes, "<u4", (cols,)))
+                except ValueError as exc:
+                    raise BitstreamError(f"{files[key]}: {exc}") from exc
+
+            jobs, owners = [], []
+            if "class_sizes" in data["anchors"][0]:
+                jobs.append((column_streams("anchors", "classes", "class_sizes", d), len(a_ctx),
+                             [_CAT_ALPHABET] * d, a_ctx, _ANCHOR_WEIGHT_CLASSES))
+                owners.append("anchors")
+            for lod in (1, 2):
+                if "symbol_sizes" in data[f"lod{lod}"][0]:
+                    jobs.append((column_streams(f"lod{lod}", "symbols", "symbol_sizes", len(lv)), len(rows[lod]), lv + 1))
+                    owners.append(f"lod{lod}")
+            try:
+                decoded = dict(zip(owners, decode_columns(jobs)))
+            except ColumnDecodeError as exc:
+                raise BitstreamError(f"{files[owners[exc.job]]}: {exc}") from exc
+
+            # anchors
+            if "anchors" in decoded:
+                highs = coefficients_from_classes(decoded.pop("anchors").T, arr("anchors", "mantissa", "bytes"), aname)
+            else:
+                highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
+                                            a_ctx, _ANCHOR_WEIGHT_CLASSES, d, aname)
             a_q = raht_inverse(highs, dc, tree)
             del highs, tree
             levels_a = 2 ** p.anchor_bits
@@ -1142,29 +1137,14 @@ class HGSCCodec(Codec):
             del a_q
 
             # LoD1, LoD2 residual symbols
-            groups = lod_groups(deg, p)
-            lv = lod_levels(groups)
-            steps, jobs = [], []
+            lods = []
             for lod in (1, 2):
                 key = f"lod{lod}"
                 g_lo = arr(key, "min", "<f4", (len(groups),))
                 g_hi = arr(key, "max", "<f4", (len(groups),))
-                steps.append(_lod_step(g_lo, g_hi, groups, d))
-                if meta_of(key)["version"] == 1:  # one stream, every column in turn
-                    jobs.append(_sym_decode(arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key])))
-                    continue
-                try:
-                    streams = split_streams(arr(key, "symbols", "bytes"), arr(key, "symbol_sizes", "<u4", (len(lv),)))
-                except ValueError as exc:
-                    raise BitstreamError(f"{files[key]}: {exc}") from exc
-                jobs.append((streams, len(rows[lod]), lv + 1))
-            pending = [j for j in jobs if isinstance(j, tuple)]
-            try:
-                decoded = iter(decode_columns(pending))
-            except ValueError as exc:
-                names = [str(files[f"lod{i + 1}"]) for i, j in enumerate(jobs) if isinstance(j, tuple)]
-                raise BitstreamError(f"LoD residuals ({' / '.join(names)}): {exc}") from exc
-            lods = [(next(decoded) if isinstance(j, tuple) else j, st) for j, st in zip(jobs, steps)]
+                lq = decoded[key] if key in decoded else _sym_decode(
+                    arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
+                lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
             refs = refs.result()
 
         # LoD1 (the references of LoD2) into rec; then the output, block by block
