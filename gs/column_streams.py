@@ -109,15 +109,8 @@ def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
 
 def decode_column(data: bytes, n: int, alphabet: int) -> np.ndarray:
     """Inverse of :func:`encode_column`: (n,) symbols, uint8 or uint16 by the alphabet.
-    Raises ValueError (or constriction's error) on a stream that cannot be this column."""
-    import constriction
-
-    if len(data) % 4:
-        raise ValueError("range-coded stream is not a whole number of 32-bit words")
-    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
-    out = np.empty(n, dtype=np.uint8 if alphabet <= 256 else np.uint16)
-    adaptive_code(dec, None, np.zeros(n, dtype=np.int64), 1, alphabet, out=out)
-    return out
+    Raises ValueError on a stream that cannot be this column."""
+    return _decode_group([data], 0, n, [alphabet], None, 1)[0]
 
 
 def split_streams(blob: bytes, sizes: Sequence[int]) -> list[bytes]:
