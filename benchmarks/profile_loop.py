@@ -100,6 +100,27 @@ def table(events, key: str, n: int) -> str:
     return "\n".join(lines)
 
 
+def time_statistics(trainer: Trainer, scene) -> list[str]:
+    """Seconds of one ARGP recovery-score pass and one summed-blend-weight pass (the two
+    statistics a method computes over all training views), on the model the run reached."""
+    from gs.train.stats import recovery_score, weighted_blend_weights
+
+    model, cams = trainer.ctx.model, list(scene.train_cameras)
+    lines = [f"{model.num_gaussians:,} Gaussians, {len(cams)} training views", ""]
+    for label, fn in (
+        ("ARGP recovery score (torch tile lists)", lambda: recovery_score(model, cams, sh_degree=3)),
+        ("summed blend weight (gsplat backward)",
+         lambda: sum(weighted_blend_weights(model, c, None, backend="gsplat") for c in cams)),
+    ):
+        fn()  # warm-up
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        lines.append(f"- {label}: {time.perf_counter() - t:.3f} s")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=".data")
@@ -110,6 +131,9 @@ def main() -> None:
     ap.add_argument("--profile-at", type=int, default=10_000)
     ap.add_argument("--profile-steps", type=int, default=50)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--score", action="store_true",
+                    help="after --stop, also time ARGP's recovery score and the summed blend weights "
+                         "(HGSC significance) over every training view of the model reached")
     args = ap.parse_args()
     name, kw = parse_scene(args.scene)
     scene = load_scene(Path(args.data) / name, **kw)
@@ -129,7 +153,6 @@ def main() -> None:
     md += [f"| {w['end_step']} | {w['ms_per_it']:.2f} | {w['num_gaussians']:,} |" for w in strategy.windows]
     if strategy.prof is not None and strategy.profile_wall is not None:
         ev = strategy.prof.key_averages()
-        kernels = [e for e in ev if e.device_time_total > 0 and e.cpu_time_total == 0] or ev
         busy = sum(e.self_device_time_total for e in ev) / 1e3 / args.profile_steps
         md += ["", f"## Profiler window: steps {args.profile_at}..{args.profile_at + args.profile_steps}", "",
                f"- wall per step (under the profiler): {1000 * strategy.profile_wall:.2f} ms",
@@ -141,6 +164,8 @@ def main() -> None:
                "### Most host time", "", table(ev, "cpu_time_total", 40), "",
                "### Most device time (self)", "", table(ev, "self_device_time_total", 25)]
         strategy.prof.export_chrome_trace(str(out / "trace.json"))
+    if args.score:
+        md += ["", "## Per-Gaussian statistics over every training view", ""] + time_statistics(trainer, scene)
     (out / "profile.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

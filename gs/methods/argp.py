@@ -41,6 +41,7 @@ Every iteration number is a 30k-recipe number mapped with ``ctx.at``. Final coun
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -233,7 +234,11 @@ class ARGPStrategy(BaselineStrategy):
         new = self.select_freeze(ctx) if action in ("freeze", "round") else torch.zeros_like(old)
         rec = {"step": step, "action": action, "n_before": n_before}
         if action in ("round", "final"):
+            t0 = time.perf_counter()
             score = self.scores(ctx)
+            if score.is_cuda:
+                torch.cuda.synchronize(score.device)
+            rec["score_seconds"] = round(time.perf_counter() - t0, 3)
             keep = self.select_recovered(score, old)
             delete = old & ~keep
             self.unfreeze(ctx, keep)

@@ -14,7 +14,6 @@ GPU the loss runs as CUDA graphs and Adam takes a short host path (``gs/train/lo
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -325,7 +324,9 @@ class Trainer:
                 last_loss = float(loss.detach())
                 mse = float(((out.image.detach().clamp(0, 1) - gt) ** 2).mean())
                 psnr = -10 * math.log10(max(mse, 1e-10))
-                self.history.append({"step": step, "loss": last_loss, "psnr": psnr, "num_gaussians": ctx.model.num_gaussians})
+                # wall seconds so far (the loss read above synchronised): per-phase timings of a run
+                self.history.append({"step": step, "loss": last_loss, "psnr": psnr, "num_gaussians": ctx.model.num_gaussians,
+                                     "seconds": round(self.prior_seconds + time.perf_counter() - t0, 3)})
                 if bar is not None:
                     bar.set_postfix(loss=f"{last_loss:.4f}", psnr=f"{psnr:.2f}", n=ctx.model.num_gaussians, refresh=False)
             if bar is not None:
