@@ -162,6 +162,10 @@ def test_recovery_score_equals_dense_brute_force(bg):
     got = recovery_score_view(model, cam, background=background, tile_size=8)
     torch.testing.assert_close(got, ref, rtol=1e-8, atol=1e-12)
     assert (ref > 0).sum() >= 20
+    # the batch size (the GPU default is 16x the CPU one) changes the batching only
+    for chunk in (64 * 4, 1 << 24):
+        again = recovery_score_view(model, cam, background=background, tile_size=8, chunk_elements=chunk)
+        torch.testing.assert_close(again, ref, rtol=1e-8, atol=1e-12)
     # summing over views, and no gradient leaks into the model
     two = recovery_score(model, [cam, cam], background=background)
     torch.testing.assert_close(two, 2 * ref, rtol=1e-8, atol=1e-12)

@@ -39,8 +39,10 @@ def test_fused_equals_rasterization_path(sh_degree):
     assert torch.equal(out.image.detach(), ref.image.detach())
     assert torch.equal(out.alpha.detach(), ref.alpha.detach())
     assert torch.equal(out.radii, ref.radii) and out.radii.dtype == ref.radii.dtype
-    assert torch.equal(out.means2d.detach(), ref.means2d.detach())
-    assert torch.equal(out.extras["depths"], ref.extras["depths"])
+    vis = ref.radii > 0  # gsplat leaves the culled rows of its outputs unwritten (torch.empty)
+    assert bool(vis.any()) and not bool(vis.all())
+    assert torch.equal(out.means2d.detach()[vis], ref.means2d.detach()[vis])
+    assert torch.equal(out.extras["depths"][vis], ref.extras["depths"][vis])
     for name, a, b in zip(["means", "quats", "scales", "opacities", "sh"], gout, gref):
         assert a is not None and b is not None, name
         _close(a, b, name)

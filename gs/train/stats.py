@@ -157,6 +157,11 @@ def recovery_alpha_grad(
     return (dC * dL_dC[:, None]).sum(-1)
 
 
+#: list entries x pixels per batch of the recovery score on CUDA (about 1.5 GB of temporaries;
+#: the CPU default of the torch renderer is 16x smaller)
+SCORE_CHUNK_ELEMENTS_CUDA = 1 << 24
+
+
 def recovery_score_view(
     model,
     camera: Camera,
@@ -171,7 +176,10 @@ def recovery_score_view(
     from gs.render import torch_backend as tb
 
     tile_size = tb.TILE if tile_size is None else int(tile_size)
-    chunk_elements = tb.CHUNK_ELEMENTS if chunk_elements is None else int(chunk_elements)
+    if chunk_elements is None:
+        # per-list-entry work is tiny, so on a GPU the pass is bound by the number of batches
+        chunk_elements = SCORE_CHUNK_ELEMENTS_CUDA if model.means.is_cuda else tb.CHUNK_ELEMENTS
+    chunk_elements = int(chunk_elements)
     n = model.num_gaussians
     with torch.no_grad():
         means, quats, scales, opac = _detached_inputs(model, opacities)

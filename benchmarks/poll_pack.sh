@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Keep a device call busy while a background queue runs, then pack what it wrote so far:
+#
+#   bash benchmarks/poll_pack.sh QUEUE_DIR DEST SECONDS STOP_FILE
+#
+# Waits until QUEUE_DIR/STOP_FILE exists or SECONDS have passed (the device machine is handed
+# back 30 s after a call returns, and background jobs with it: poll again right away), then
+# writes DEST/state.tgz with every results/metrics/stats JSON, table and log of the queue and
+# of /tmp/gsbench_runs (the device returns at most 8 files per call).
+set -u
+q=$1; dest=$2; limit=$3; stop=$4
+t0=$(date +%s)
+while [ ! -e "$q/$stop" ] && [ $(( $(date +%s) - t0 )) -lt "$limit" ]; do sleep 5; done
+mkdir -p "$dest"
+find "$q" /tmp/gsbench_runs \( -name '*.json' -o -name '*.md' -o -name '*.log' \) -size -8M 2>/dev/null \
+    | grep -v trace.json | tar czf "$dest/state.tgz" -T - 2>/dev/null
+ls "$q"
+for f in "$q"/*.log; do echo "== $f"; tail -c 400 "$f" | tr '\r' '\n' | tail -n 2; done
