@@ -6,7 +6,9 @@
 # Waits until QUEUE_DIR/STOP_FILE exists or SECONDS have passed (the device machine is handed
 # back 30 s after a call returns, and background jobs with it: poll again right away), then
 # writes DEST/state.tgz with every results/metrics/stats JSON, table and log of the queue and
-# of /tmp/gsbench_runs (the device returns at most 8 files per call).
+# of /tmp/gsbench_runs (the device returns at most 8 files per call). Start the queue itself with
+# `setsid nohup bash QUEUE ... &`: a call that runs past its limit is killed with its whole process
+# group, and a queue started with a plain `nohup ... &` is in that group.
 set -u
 q=$1; dest=$2; limit=$3; stop=$4
 t0=$(date +%s)

@@ -330,3 +330,7 @@ def test_train_argp_end_to_end(scene):
     assert [r["step"] for r in rounds] == [24, 30, 36, 42, 48, 54]
     frac = res.model.num_gaussians / rounds[0]["n_before"]
     assert 0.08 < frac < 0.25, frac
+    # the rounds (with the time of each score pass) reach train_stats.json's method_log
+    assert res.stats["method_log"]["argp_rounds"] == rounds
+    assert all(r["score_seconds"] >= 0 for r in rounds if r["action"] != "freeze")
+    assert all("seconds" in h for h in res.stats["history"])

@@ -410,8 +410,8 @@ class GNSStrategy(Strategy):
         """Mean over the views of the positive-mean-normalised edge-weighted blend weights."""
         from gs.train.stats import weighted_blend_weights
 
-        if self._edges is None:
-            self._edges = [edge_map(im) for im in ctx.scene.train_images]
+        if self._edges is None:  # kept on the training device: no host copy per refinement
+            self._edges = [edge_map(im).to(ctx.device) for im in ctx.scene.train_images]
         n_cams = len(ctx.scene.train_cameras)
         k = n_cams if ref_step in self.cfg.all_cams_at else min(self.cfg.cams, n_cams)
         model = ctx.model
@@ -419,7 +419,7 @@ class GNSStrategy(Strategy):
         with torch.enable_grad():
             for i in self._next_cameras(ctx, k):
                 cam = ctx.scene.train_cameras[i].to(ctx.device)
-                w = weighted_blend_weights(model, cam, self._edges[i].to(ctx.device), backend=ctx.backend)
+                w = weighted_blend_weights(model, cam, self._edges[i], backend=ctx.backend)
                 score += normalize_positive(w.detach()) / k
         for p in model.params.values():  # nothing of the score render may leak into the next step
             p.grad = None

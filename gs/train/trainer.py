@@ -359,6 +359,8 @@ class Trainer:
             "seed": cfg.seed,
             "final_loss": last_loss,
             "history": self.history,
+            # what the strategy recorded (GNS's pressure controller, ARGP's rounds, warnings)
+            "method_log": {k: v for k, v in self.ctx.log.items() if k != "artifacts"},
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
             **self.meta,
         }
