@@ -77,8 +77,10 @@ class GaussianModel:
         opacity 0.1, SH DC from the colour (rgb in [0, 1])."""
         from scipy.spatial import cKDTree
 
-        xyz = torch.as_tensor(np.asarray(xyz), dtype=torch.float32)
-        rgb = torch.as_tensor(np.asarray(rgb), dtype=torch.float32)
+        # copies: training updates the parameters in place, and on the CPU ``.to(device)`` would
+        # otherwise hand the caller's arrays (e.g. ``scene.points``) to the optimizer
+        xyz = torch.tensor(np.asarray(xyz), dtype=torch.float32)
+        rgb = torch.tensor(np.asarray(rgb), dtype=torch.float32)
         n = xyz.shape[0]
         if n == 0:
             raise ValueError("cannot initialise a GaussianModel from an empty point cloud")
