@@ -237,7 +237,7 @@ class GNSStrategy(Strategy):
         self.cfg = GNSConfig(**params)
         self.B = self.cfg.final_budget()
         self.lr_overrides = {"opacities": self.cfg.opacity_lr, "shN": self.cfg.shN_lr}
-        self._edges: list[torch.Tensor] | None = None
+        self._views: list[tuple] | None = None  # (camera, edge map) per training view, on the device
         self._gen: torch.Generator | None = None
         self._events_for: int | None = None
 
@@ -410,16 +410,17 @@ class GNSStrategy(Strategy):
         """Mean over the views of the positive-mean-normalised edge-weighted blend weights."""
         from gs.train.stats import weighted_blend_weights
 
-        if self._edges is None:  # kept on the training device: no host copy per refinement
-            self._edges = [edge_map(im).to(ctx.device) for im in ctx.scene.train_images]
+        if self._views is None:  # on the training device once: no host copies per refinement
+            self._views = [(cam.to(ctx.device), edge_map(im).to(ctx.device))
+                           for cam, im in zip(ctx.scene.train_cameras, ctx.scene.train_images)]
         n_cams = len(ctx.scene.train_cameras)
         k = n_cams if ref_step in self.cfg.all_cams_at else min(self.cfg.cams, n_cams)
         model = ctx.model
         score = torch.zeros(model.num_gaussians, device=model.device)
         with torch.enable_grad():
             for i in self._next_cameras(ctx, k):
-                cam = ctx.scene.train_cameras[i].to(ctx.device)
-                w = weighted_blend_weights(model, cam, self._edges[i], backend=ctx.backend)
+                cam, edges = self._views[i]
+                w = weighted_blend_weights(model, cam, edges, backend=ctx.backend)
                 score += normalize_positive(w.detach()) / k
         for p in model.params.values():  # nothing of the score render may leak into the next step
             p.grad = None

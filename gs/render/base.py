@@ -66,6 +66,10 @@ class Camera:
         return -R.T @ t
 
     def to(self, device: str | torch.device) -> "Camera":
+        """This camera on ``device``: itself when already there, so the cached device tensors
+        (``K``, ``ndc_scale``, ``center``) are built once, not per render."""
+        if self.viewmat.device == torch.device(device):
+            return self
         return Camera(self.viewmat.to(device), self.fx, self.fy, self.cx, self.cy,
                       self.width, self.height, self.name, self.image_path)
 

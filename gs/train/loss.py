@@ -4,7 +4,7 @@ On the small scenes of this benchmark a training step is bound by host overhead,
 rasterizer: PyTorch spends microseconds of Python and dispatch per operation, and the loss
 (clamp, L1, the SSIM blur and formula) is about 25 operations forward and as many backward
 nodes. A profile on an H200 put 1.2 ms of host time per step in the loss forward alone, for
-0.7 ms of GPU work. :class:`GraphedLoss` captures the loss and its backward once per image
+0.7 ms of GPU work. :class:`TrainingLoss` captures the loss and its backward once per image
 shape as CUDA graphs (``torch.cuda.make_graphed_callables``): each step then costs two input
 copies and one graph launch forward, one launch backward, with the same arithmetic.
 """
