@@ -26,8 +26,14 @@ stages=${*:-gns_argp nsvq hgsc}
 scenes=${SCENES:-fern:images_4 beer_can:r2}
 parallel=${PARALLEL:-0}
 note="shared_GPU:train_time_not_comparable"
-if [ "${MPS:-0}" = 1 ]; then
-  nvidia-cuda-mps-control -d && parallel=1 && note="${note}_MPS"
+if [ "${MPS:-0}" = 1 ]; then  # start the daemon (or find it running) and check that a client works
+  nvidia-cuda-mps-control -d 2>/dev/null
+  if python -c "import torch; torch.zeros(1, device='cuda'); torch.cuda.synchronize()"; then
+    parallel=1; note="${note}_MPS"
+  else
+    echo "CUDA MPS does not work here: streams run one after the other" >&2
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+  fi
 fi
 rs="python benchmarks/real_scenes.py --data .data --iterations 30000 --note $note"
 gns=${GNS_VARIANTS:-gns:5pct gns:10pct gns:25pct gns:40pct}
