@@ -622,18 +622,32 @@ def raht_forward(values: np.ndarray, levels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def raht_inverse(highs: np.ndarray, dc: np.ndarray, levels) -> np.ndarray:
-    """Inverse of :func:`raht_forward` (exact)."""
-    a = np.asarray(dc, dtype=np.int64)
-    sizes = [len(lv[0]) for lv in levels]
-    ends = np.cumsum(sizes)
-    for (i1, w1, w2, keep), end, size in zip(reversed(levels), ends[::-1], sizes[::-1]):
-        h = highs[end - size:end]
-        full = np.empty((len(keep), a.shape[1]), dtype=np.int64)
-        full[keep] = a
-        a1 = full[i1] - (w2[:, None] * h) // (w1 + w2)[:, None]
-        full[i1] = a1
-        full[i1 + 1] = a1 + h
-        a = full
+    """Inverse of :func:`raht_forward` (exact). Works in place on one (N, C) array: a node's
+    value lives in the row of its first (leftmost) point, so a level touches only its merged
+    pairs (N - 1 in all) instead of copying every surviving node at every level. The weighted
+    floor division runs in float64: |w2 * h| < 2^53, so the quotient is never rounded across
+    an integer and its floor is the integer floor division."""
+    dc = np.asarray(dc, dtype=np.int64)
+    if not levels:
+        return dc.copy()
+    n = len(levels[0][3])
+    pairs, pos = [], np.arange(n)  # pos: the first point of every node of the level
+    for i1, _, _, keep in levels:
+        pairs.append((pos[i1], pos[i1 + 1]))
+        pos = pos[keep]
+    a = np.empty((n, dc.shape[1]), dtype=np.int64)
+    a[0] = dc[0]
+    end = len(highs)
+    for (i1, w1, w2, _), (left, right) in zip(reversed(levels), reversed(pairs)):
+        h = highs[end - len(i1):end]
+        end -= len(i1)
+        t = (w2[:, None] * h).astype(np.float64)
+        t /= (w1 + w2).astype(np.float64)[:, None]
+        a1 = a[left]
+        a1 -= np.floor(t, out=t).astype(np.int64)
+        a[left] = a1
+        a1 += h
+        a[right] = a1
     return a
 
 
@@ -710,10 +724,9 @@ def coefficients_from_classes(cat: np.ndarray, mant_data: bytes, name: str) -> n
     """Decoded classes (C, M), column-major as coded, + the mantissa stream -> coefficients (M, C)."""
     n_cols, m = cat.shape
     flat_k = np.ascontiguousarray(cat).ravel()
-    # leading one of class k >= 1: 2^(k-1); class 0 = the value 0
-    flat_u = np.array([0] + [1 << (k - 1) for k in range(1, _CAT_ALPHABET)], dtype=np.int64)[flat_k]
-    # the positions of each class in increasing order, from one stable sort instead of a
-    # pass over every class per class
+    # class 0 = the value 0, class 1 = 1; class k >= 2: leading one 2^(k-1) + k-1 raw bits,
+    # written below; the positions of each class in increasing order, from one stable sort
+    flat_u = np.minimum(flat_k, 1).astype(np.int64)
     order = np.argsort(flat_k, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_k, minlength=_CAT_ALPHABET))])
     pos = 0
@@ -723,7 +736,9 @@ def coefficients_from_classes(cat: np.ndarray, mant_data: bytes, name: str) -> n
             nbytes = (len(sel) * (k - 1) + 7) // 8
             if pos + nbytes > len(mant_data):
                 raise BitstreamError(f"{name}: mantissa stream too short")
-            flat_u[sel] += unpack_bits(mant_data[pos:pos + nbytes], len(sel), k - 1)
+            mant = unpack_bits(mant_data[pos:pos + nbytes], len(sel), k - 1)
+            mant += np.int64(1) << (k - 1)
+            flat_u[sel] = mant
             pos += nbytes
     if pos != len(mant_data):
         raise BitstreamError(f"{name}: mantissa stream has {len(mant_data) - pos} trailing bytes")
