@@ -79,6 +79,7 @@ benchmarks/hgsc_decode.py --stages times them.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -205,17 +206,21 @@ class _ModelRows:
         self.quats = np.empty((n, 4), dtype=np.float32)
 
     def put(self, r: int, blk: np.ndarray) -> None:
-        """Rows r .. r + len(blk) from the float32 YUV attribute rows ``blk``."""
+        """Rows r .. r + len(blk) from the float32 YUV attribute rows ``blk``. The colour
+        transform is the arithmetic of :func:`_mix3` (the same products and sums in the same
+        order) for the DC too: a BLAS matmul may fuse multiply-adds and picks its kernel by
+        CPU, and the decoder's output must not depend on the machine."""
         m, k1, lay = len(blk), self.k1, self.lay
         a = blk.astype(np.float64)
-        self.dc[r:r + m, 0] = a[:, lay["dc"]] @ YUV_INV.T
-        # the arithmetic of _mix3 (same products and sums in the same order), laid out for speed
+        d0, d1, d2 = a[:, 0], a[:, 1], a[:, 2]
         x0, x1, x2 = (np.ascontiguousarray(a[:, 3 + j * k1:3 + (j + 1) * k1]) for j in range(3))
-        for c in range(3 if k1 else 0):
-            t = YUV_INV[c, 0] * x0
-            t += YUV_INV[c, 1] * x1
-            t += YUV_INV[c, 2] * x2
-            self.rest[r:r + m, :, c] = t
+        for c in range(3):
+            self.dc[r:r + m, 0, c] = YUV_INV[c, 0] * d0 + YUV_INV[c, 1] * d1 + YUV_INV[c, 2] * d2
+            if k1:
+                t = YUV_INV[c, 0] * x0
+                t += YUV_INV[c, 1] * x1
+                t += YUV_INV[c, 2] * x2
+                self.rest[r:r + m, :, c] = t
         # opacity, scales, quaternion: float32 as stored
         self.opacities[r:r + m] = blk[:, lay["opacity"].start]
         self.scales[r:r + m] = blk[:, lay["scale"]]
@@ -846,6 +851,18 @@ def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray, workers: int = -1)
 
 
 # ============================================================================ codec
+def _threads() -> int:
+    """Threads for the decoder's row blocks: the cores this process may use, up to 16."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(16, cores))
+
+
+def _wait(futures) -> None:
+    """Wait for every future; the first error is raised."""
+    for f in futures:
+        f.result()
+
+
 def _sym_code(q: np.ndarray, alphabets: np.ndarray) -> bytes:
     """Residual symbols (n, d), column by column (alphabet 2^bits of the column), adaptive
     statistics fresh per column."""
@@ -1093,18 +1110,17 @@ class HGSCCodec(Codec):
         slot[rows[0]] = np.arange(na)
         slot[rows[1]] = na + np.arange(n1)
 
-        def references() -> list[np.ndarray]:
-            """The predictor (a row of rec) of every LoD1 / LoD2 point."""
-            out = []
-            for lod in (1, 2):
-                ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
-                out.append(slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=1)]])
-            return out
+        def references(lod: int) -> np.ndarray:
+            """The predictor (a row of rec) of every point of LoD ``lod``."""
+            ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
+            return slot[ir[nearest_reference(q[ir], q[rows[lod]])]]
 
-        # the nearest-neighbour searches (scipy, without the GIL) run on another core while
-        # this thread does the range decoding (constriction, with the GIL)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            refs = pool.submit(references)
+        # the two nearest-neighbour searches (scipy, without the GIL) run in threads while
+        # this thread does the range decoding (worker processes) and the anchors; the row
+        # blocks of the float work are independent and run in the same pool (numpy releases
+        # the GIL in its loops)
+        with ThreadPoolExecutor(max_workers=_threads() + 2) as pool:
+            refs = [pool.submit(references, lod) for lod in (1, 2)]
 
             # every range-coded column stream (anchor classes, LoD residuals) in one pool call;
             # format 1 (and early format 2 anchors) hold one stream for all columns instead
@@ -1150,6 +1166,8 @@ class HGSCCodec(Codec):
             rec = np.empty((na + n1, d), dtype=np.float32)
             rec[:na] = dequantize_columns(a_q, a_lo, a_hi, levels_a).astype(np.float32)
             del a_q
+            out = _ModelRows(n, deg)
+            tasks = [pool.submit(out.put, r, rec[r:min(r + _ROWS, na)]) for r in range(0, na, _ROWS)]
 
             # LoD1, LoD2 residual symbols
             lods = []
@@ -1160,17 +1178,23 @@ class HGSCCodec(Codec):
                 lq = decoded[key] if key in decoded else _sym_decode(
                     arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
                 lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
-            refs = refs.result()
+            (q1, (step1, lo1)), (q2, (step2, lo2)) = lods
 
-        # LoD1 (the references of LoD2) into rec; then the output, block by block
-        (q1, (step1, lo1)), (q2, (step2, lo2)) = lods
-        for r in range(0, n1, _ROWS):
-            rec[na + r:na + r + _ROWS] = _lod_rows(rec[refs[0][r:r + _ROWS]], q1[r:r + _ROWS], step1, lo1)
-        out = _ModelRows(n, deg)
-        for r in range(0, na + n1, _ROWS):
-            out.put(r, rec[r:r + _ROWS])
-        for r in range(0, n - na - n1, _ROWS):
-            out.put(na + n1 + r, _lod_rows(rec[refs[1][r:r + _ROWS]], q2[r:r + _ROWS], step2, lo2))
+            # LoD1 (the references of LoD2) into rec, then into the output; LoD2 straight
+            # into the output
+            ref1 = refs[0].result()
+
+            def lod1_rows(r: int) -> None:
+                e = min(r + _ROWS, n1)
+                rec[na + r:na + e] = _lod_rows(rec[ref1[r:e]], q1[r:e], step1, lo1)
+                out.put(na + r, rec[na + r:na + e])
+
+            _wait([pool.submit(lod1_rows, r) for r in range(0, n1, _ROWS)])
+            ref2 = refs[1].result()
+            tasks += [pool.submit(lambda r: out.put(na + n1 + r, _lod_rows(rec[ref2[r:r + _ROWS]], q2[r:r + _ROWS],
+                                                                           step2, lo2)), r)
+                      for r in range(0, n - na - n1, _ROWS)]
+            _wait(tasks)
         order = np.concatenate(rows)  # anchors, LoD1, LoD2, as _assemble
         return out.model(dequantize_positions(q[order], lo, hi, p.xyz_bits), device)
 
