@@ -47,6 +47,8 @@ STAGES = [("read_container", "read + check the containers"), ("decode_octree", "
           ("coefficients_from_classes", "anchor RAHT coefficients (classes + mantissas)"),
           ("raht_inverse", "inverse RAHT"),
           ("decode_columns", "anchor classes + LoD residuals (range decoding, a stream per column, worker processes)"),
+          ("_column_result", "waiting for the anchor classes + LoD residuals (range decoding in worker processes, "
+                             "in the background since session 6)"),
           ("nearest_reference", "nearest reference (threads)"), ("_lod_rows", "LoD dequantize + predict (threads)"),
           ("_ModelRows.put", "YUV -> RGB + output arrays (threads)")]
 

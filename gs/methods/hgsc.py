@@ -97,9 +97,9 @@ from gs.column_streams import (
     Plan,
     adaptive_code,
     chunk_bounds,
-    decode_columns,
     encode_column,
     split_streams,
+    submit_columns,
 )
 from gs.model import GaussianModel, num_sh_bases
 
@@ -857,6 +857,14 @@ def _threads() -> int:
     return max(1, min(16, cores))
 
 
+def _column_result(result, name: str) -> np.ndarray:
+    """The symbols of a job of :func:`submit_columns` (waits for the worker processes)."""
+    try:
+        return result()
+    except ColumnDecodeError as exc:
+        raise BitstreamError(f"{name}: {exc}") from exc
+
+
 def _wait(futures) -> None:
     """Wait for every future; the first error is raised."""
     for f in futures:
@@ -1147,14 +1155,14 @@ class HGSCCodec(Codec):
                 if "symbol_sizes" in data[f"lod{lod}"][0]:
                     jobs.append((column_streams(f"lod{lod}", "symbols", "symbol_sizes", len(lv)), len(rows[lod]), lv + 1))
                     owners.append(f"lod{lod}")
-            try:
-                decoded = dict(zip(owners, decode_columns(jobs)))
-            except ColumnDecodeError as exc:
-                raise BitstreamError(f"{files[owners[exc.job]]}: {exc}") from exc
+            # the worker processes decode in the background: the anchors (their job first) are
+            # reconstructed while the LoD residual columns are still being decoded
+            decoded = dict(zip(owners, submit_columns(jobs)))
 
             # anchors
             if "anchors" in decoded:
-                highs = coefficients_from_classes(decoded.pop("anchors").T, arr("anchors", "mantissa", "bytes"), aname)
+                highs = coefficients_from_classes(_column_result(decoded.pop("anchors"), aname).T,
+                                                  arr("anchors", "mantissa", "bytes"), aname)
             else:
                 highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
                                             a_ctx, _ANCHOR_WEIGHT_CLASSES, d, aname)
@@ -1169,19 +1177,18 @@ class HGSCCodec(Codec):
             out = _ModelRows(n, deg)
             tasks = [pool.submit(out.put, r, rec[r:min(r + _ROWS, na)]) for r in range(0, na, _ROWS)]
 
-            # LoD1, LoD2 residual symbols
-            lods = []
-            for lod in (1, 2):
+            def residuals(lod: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                """LoD ``lod``'s residual symbols (n, d), dequantization steps and offsets."""
                 key = f"lod{lod}"
                 g_lo = arr(key, "min", "<f4", (len(groups),))
                 g_hi = arr(key, "max", "<f4", (len(groups),))
-                lq = decoded[key] if key in decoded else _sym_decode(
+                lq = _column_result(decoded[key], str(files[key])) if key in decoded else _sym_decode(
                     arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
-                lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
-            (q1, (step1, lo1)), (q2, (step2, lo2)) = lods
+                return (lq, *_lod_step(g_lo, g_hi, groups, d))
 
             # LoD1 (the references of LoD2) into rec, then into the output; LoD2 straight
-            # into the output
+            # into the output (its residuals may still be decoding while LoD1 runs)
+            q1, step1, lo1 = residuals(1)
             ref1 = refs[0].result()
 
             def lod1_rows(r: int) -> None:
@@ -1189,8 +1196,10 @@ class HGSCCodec(Codec):
                 rec[na + r:na + e] = _lod_rows(rec[ref1[r:e]], q1[r:e], step1, lo1)
                 out.put(na + r, rec[na + r:na + e])
 
-            _wait([pool.submit(lod1_rows, r) for r in range(0, n1, _ROWS)])
+            lod1 = [pool.submit(lod1_rows, r) for r in range(0, n1, _ROWS)]
+            q2, step2, lo2 = residuals(2)
             ref2 = refs[1].result()
+            _wait(lod1)
             tasks += [pool.submit(lambda r: out.put(na + n1 + r, _lod_rows(rec[ref2[r:r + _ROWS]], q2[r:r + _ROWS],
                                                                            step2, lo2)), r)
                       for r in range(0, n - na - n1, _ROWS)]
