@@ -45,12 +45,15 @@ class Plan:
         self.n = len(contexts)
         self.contexts = contexts
         self.single = self.n == 0 or not contexts.any()
+        # a stable argsort of 8-bit keys is a radix sort: several times faster, same order
+        small = not self.single and contexts.min() >= 0 and contexts.max() < 256
+        keys = contexts.astype(np.uint8) if small else contexts
         self.chunks = []
         for s, e in chunk_bounds(self.n):
             if self.single:
                 self.chunks.append((s, e, None))
                 continue
-            ctx = contexts[s:e]
+            ctx = keys[s:e]
             order = np.argsort(ctx, kind="stable")
             sc = ctx[order]
             cuts = np.flatnonzero(np.diff(sc)) + 1

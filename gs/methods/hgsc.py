@@ -408,7 +408,10 @@ def decode_octree(data: bytes, depth: int, n_points: int, name: str = "geometry"
         if np.any(occ == 0):
             raise BitstreamError(f"{name}: empty octree node (corrupt geometry stream)")
         mask = np.unpackbits(occ.astype(np.uint8)[:, None], axis=1, bitorder="little")
-        rows, child = np.nonzero(mask)  # row-major: sorted keys
+        # the set bits in row-major order (sorted keys); a 1-D nonzero over a bool view is
+        # several times faster than a 2-D nonzero
+        flat = np.flatnonzero(mask.view(bool))
+        rows, child = flat >> 3, flat & 7
         keys = keys[rows] * 8 + child
         if len(keys) > n_points:
             raise BitstreamError(f"{name}: octree has more nodes than the {n_points} points in the header")
