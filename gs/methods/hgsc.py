@@ -68,11 +68,14 @@ Deliberate differences from upstream and from the paper's tools:
 Decoder speed (the output is the encoder's reconstruction bit for bit): the partition runs as torch ops on the
 decode device (radix sorts per KD level, FPS over blocks of leaves with float64 distances, exact
 on the integer grid); the adaptive coder decodes whole chunks per context with plans shared by
-all columns; the nearest-reference searches run in a second thread while the range decoder
-works; the anchor class columns and the LoD residual columns (about 50 symbols per
-Gaussian, constriction holding the GIL) are range-decoded in one call to a pool of worker processes (``GS_DECODE_WORKERS``, default every core up
-to 16, one process below 2M symbols); LoD2 rows (never a reference) go from prediction +
-residual straight into the output, and every float step works on blocks of rows.
+all columns; the anchor class columns and the LoD residual columns (about 50 symbols per
+Gaussian, constriction holding the GIL) are range-decoded by a pool of worker processes
+(``GS_DECODE_WORKERS``, default every core up to 16, one process below 2M symbols), in the
+background: the anchors (inverse RAHT in place, one update per merged pair) and LoD1 are
+rebuilt while the LoD2 columns still decode; the two nearest-reference searches (scipy,
+without the GIL) run in threads meanwhile; the float work (LoD predict, YUV -> RGB) runs on
+blocks of rows in a thread pool (numpy releases the GIL), LoD2 rows (never a reference) going
+from prediction + residual straight into the output.
 benchmarks/hgsc_decode.py --stages times them.
 """
 
@@ -1124,7 +1127,7 @@ class HGSCCodec(Codec):
         def references(lod: int) -> np.ndarray:
             """The predictor (a row of rec) of every point of LoD ``lod``."""
             ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
-            return slot[ir[nearest_reference(q[ir], q[rows[lod]])]]
+            return slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=_threads())]]
 
         # the two nearest-neighbour searches (scipy, without the GIL) run in threads while
         # this thread does the range decoding (worker processes) and the anchors; the row
