@@ -99,7 +99,7 @@ def unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
     # value i starts at bit i * bits: read the big-endian word at its first byte (a view with
     # a stride of one byte: one gather, no (n, 8) byte matrix), drop the bits before it
     # (shift left) and keep its top ``bits`` bits; a 32-bit word holds up to 25 bits + 7
-    buf = np.frombuffer(data + bytes(8), dtype=np.uint8)
+    buf = np.concatenate([np.frombuffer(data, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])  # any buffer
     dt, ut, width = (">u4", np.uint32, 32) if bits <= 25 else (">u8", np.uint64, 64)
     words_at = np.ndarray((len(data),), dtype=dt, buffer=buf, strides=(1,))
     offset = np.arange(n, dtype=np.int64) * bits
