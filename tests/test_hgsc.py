@@ -98,6 +98,16 @@ def test_raht_is_exact_on_integers_and_decorrelates():
     assert np.array_equal(raht_inverse(h, raht_forward(smooth, tree)[1], tree), smooth)
 
 
+def test_raht_inverse_edge_cases_and_large_weights():
+    # one point (no levels), two points, and signed values with large weights (the in-place
+    # inverse divides in float64: exact while |w2 * h| < 2^53)
+    for codes in (np.array([5]), np.array([2, 3]), np.arange(0, 200_000, 3)):
+        tree = raht_structure(codes)
+        vals = np.random.default_rng(len(codes)).integers(-(2 ** 20), 2 ** 20, size=(len(codes), 2))
+        highs, dc = raht_forward(vals, tree)
+        assert np.array_equal(raht_inverse(highs, dc, tree), vals)
+
+
 def test_octree_geometry_is_lossless():
     codes, _ = grid_points(5000, seed=2)
     data = encode_octree(codes, 15)

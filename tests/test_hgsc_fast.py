@@ -80,7 +80,7 @@ def test_morton_matches_the_bitwise_interleave():
         assert np.array_equal(morton_decode(want, bits), q)
 
 
-@pytest.mark.parametrize("bits", [1, 3, 7, 8, 13, 19, 32, 57, 58, 64])
+@pytest.mark.parametrize("bits", [1, 3, 7, 8, 13, 19, 25, 26, 32, 57, 58, 64])  # 25 | 26: 32- | 64-bit words
 def test_unpack_bits_inverts_pack_bits(bits):
     rng = np.random.default_rng(bits)
     for n in (0, 1, 9, 1001):

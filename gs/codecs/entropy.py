@@ -96,14 +96,17 @@ def unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
         mat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.uint64)
         weights = (np.uint64(1) << np.arange(bits - 1, -1, -1, dtype=np.uint64))
         return (mat * weights[None, :]).sum(axis=1).astype(np.int64)
-    # value i starts at bit i * bits: read the 8 bytes from its first byte as one big-endian
-    # word, drop the bits before it (shift left) and keep its top ``bits`` bits
-    buf = np.concatenate([np.frombuffer(data, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])
-    windows = np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - 7, 8), strides=(1, 1))
+    # value i starts at bit i * bits: read the big-endian word at its first byte (a view with
+    # a stride of one byte: one gather, no (n, 8) byte matrix), drop the bits before it
+    # (shift left) and keep its top ``bits`` bits; a 32-bit word holds up to 25 bits + 7
+    buf = np.concatenate([np.frombuffer(data, dtype=np.uint8), np.zeros(8, dtype=np.uint8)])  # any buffer
+    dt, ut, width = (">u4", np.uint32, 32) if bits <= 25 else (">u8", np.uint64, 64)
+    words_at = np.ndarray((len(data),), dtype=dt, buffer=buf, strides=(1,))
     offset = np.arange(n, dtype=np.int64) * bits
-    words = windows[offset >> 3].view(">u8")[:, 0].astype(np.uint64)
-    words <<= (offset & 7).astype(np.uint64)
-    return (words >> np.uint64(64 - bits)).astype(np.int64)
+    words = words_at[offset >> 3].astype(ut)
+    words <<= (offset & 7).astype(ut)
+    words >>= ut(width - bits)
+    return words.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- generic compressors

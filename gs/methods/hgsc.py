@@ -68,17 +68,21 @@ Deliberate differences from upstream and from the paper's tools:
 Decoder speed (the output is the encoder's reconstruction bit for bit): the partition runs as torch ops on the
 decode device (radix sorts per KD level, FPS over blocks of leaves with float64 distances, exact
 on the integer grid); the adaptive coder decodes whole chunks per context with plans shared by
-all columns; the nearest-reference searches run in a second thread while the range decoder
-works; the anchor class columns and the LoD residual columns (about 50 symbols per
-Gaussian, constriction holding the GIL) are range-decoded in one call to a pool of worker processes (``GS_DECODE_WORKERS``, default every core up
-to 16, one process below 2M symbols); LoD2 rows (never a reference) go from prediction +
-residual straight into the output, and every float step works on blocks of rows.
+all columns; the anchor class columns and the LoD residual columns (about 50 symbols per
+Gaussian, constriction holding the GIL) are range-decoded by a pool of worker processes
+(``GS_DECODE_WORKERS``, default every core up to 16, one process below 2M symbols), in the
+background: the anchors (inverse RAHT in place, one update per merged pair) and LoD1 are
+rebuilt while the LoD2 columns still decode; the two nearest-reference searches (scipy,
+without the GIL) run in threads meanwhile; the float work (LoD predict, YUV -> RGB) runs on
+blocks of rows in a thread pool (numpy releases the GIL), LoD2 rows (never a reference) going
+from prediction + residual straight into the output.
 benchmarks/hgsc_decode.py --stages times them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,9 +100,9 @@ from gs.column_streams import (
     Plan,
     adaptive_code,
     chunk_bounds,
-    decode_columns,
     encode_column,
     split_streams,
+    submit_columns,
 )
 from gs.model import GaussianModel, num_sh_bases
 
@@ -205,17 +209,21 @@ class _ModelRows:
         self.quats = np.empty((n, 4), dtype=np.float32)
 
     def put(self, r: int, blk: np.ndarray) -> None:
-        """Rows r .. r + len(blk) from the float32 YUV attribute rows ``blk``."""
+        """Rows r .. r + len(blk) from the float32 YUV attribute rows ``blk``. The colour
+        transform is the arithmetic of :func:`_mix3` (the same products and sums in the same
+        order) for the DC too: a BLAS matmul may fuse multiply-adds and picks its kernel by
+        CPU, and the decoder's output must not depend on the machine."""
         m, k1, lay = len(blk), self.k1, self.lay
         a = blk.astype(np.float64)
-        self.dc[r:r + m, 0] = a[:, lay["dc"]] @ YUV_INV.T
-        # the arithmetic of _mix3 (same products and sums in the same order), laid out for speed
+        d0, d1, d2 = a[:, 0], a[:, 1], a[:, 2]
         x0, x1, x2 = (np.ascontiguousarray(a[:, 3 + j * k1:3 + (j + 1) * k1]) for j in range(3))
-        for c in range(3 if k1 else 0):
-            t = YUV_INV[c, 0] * x0
-            t += YUV_INV[c, 1] * x1
-            t += YUV_INV[c, 2] * x2
-            self.rest[r:r + m, :, c] = t
+        for c in range(3):
+            self.dc[r:r + m, 0, c] = YUV_INV[c, 0] * d0 + YUV_INV[c, 1] * d1 + YUV_INV[c, 2] * d2
+            if k1:
+                t = YUV_INV[c, 0] * x0
+                t += YUV_INV[c, 1] * x1
+                t += YUV_INV[c, 2] * x2
+                self.rest[r:r + m, :, c] = t
         # opacity, scales, quaternion: float32 as stored
         self.opacities[r:r + m] = blk[:, lay["opacity"].start]
         self.scales[r:r + m] = blk[:, lay["scale"]]
@@ -403,7 +411,10 @@ def decode_octree(data: bytes, depth: int, n_points: int, name: str = "geometry"
         if np.any(occ == 0):
             raise BitstreamError(f"{name}: empty octree node (corrupt geometry stream)")
         mask = np.unpackbits(occ.astype(np.uint8)[:, None], axis=1, bitorder="little")
-        rows, child = np.nonzero(mask)  # row-major: sorted keys
+        # the set bits in row-major order (sorted keys); a 1-D nonzero over a bool view is
+        # several times faster than a 2-D nonzero
+        flat = np.flatnonzero(mask.view(bool))
+        rows, child = flat >> 3, flat & 7
         keys = keys[rows] * 8 + child
         if len(keys) > n_points:
             raise BitstreamError(f"{name}: octree has more nodes than the {n_points} points in the header")
@@ -622,18 +633,32 @@ def raht_forward(values: np.ndarray, levels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def raht_inverse(highs: np.ndarray, dc: np.ndarray, levels) -> np.ndarray:
-    """Inverse of :func:`raht_forward` (exact)."""
-    a = np.asarray(dc, dtype=np.int64)
-    sizes = [len(lv[0]) for lv in levels]
-    ends = np.cumsum(sizes)
-    for (i1, w1, w2, keep), end, size in zip(reversed(levels), ends[::-1], sizes[::-1]):
-        h = highs[end - size:end]
-        full = np.empty((len(keep), a.shape[1]), dtype=np.int64)
-        full[keep] = a
-        a1 = full[i1] - (w2[:, None] * h) // (w1 + w2)[:, None]
-        full[i1] = a1
-        full[i1 + 1] = a1 + h
-        a = full
+    """Inverse of :func:`raht_forward` (exact). Works in place on one (N, C) array: a node's
+    value lives in the row of its first (leftmost) point, so a level touches only its merged
+    pairs (N - 1 in all) instead of copying every surviving node at every level. The weighted
+    floor division runs in float64: |w2 * h| < 2^53, so the quotient is never rounded across
+    an integer and its floor is the integer floor division."""
+    dc = np.asarray(dc, dtype=np.int64)
+    if not levels:
+        return dc.copy()
+    n = len(levels[0][3])
+    pairs, pos = [], np.arange(n)  # pos: the first point of every node of the level
+    for i1, _, _, keep in levels:
+        pairs.append((pos[i1], pos[i1 + 1]))
+        pos = pos[keep]
+    a = np.empty((n, dc.shape[1]), dtype=np.int64)
+    a[0] = dc[0]
+    end = len(highs)
+    for (i1, w1, w2, _), (left, right) in zip(reversed(levels), reversed(pairs)):
+        h = highs[end - len(i1):end]
+        end -= len(i1)
+        t = (w2[:, None] * h).astype(np.float64)
+        t /= (w1 + w2).astype(np.float64)[:, None]
+        a1 = a[left]
+        a1 -= np.floor(t, out=t).astype(np.int64)
+        a[left] = a1
+        a1 += h
+        a[right] = a1
     return a
 
 
@@ -710,10 +735,9 @@ def coefficients_from_classes(cat: np.ndarray, mant_data: bytes, name: str) -> n
     """Decoded classes (C, M), column-major as coded, + the mantissa stream -> coefficients (M, C)."""
     n_cols, m = cat.shape
     flat_k = np.ascontiguousarray(cat).ravel()
-    # leading one of class k >= 1: 2^(k-1); class 0 = the value 0
-    flat_u = np.array([0] + [1 << (k - 1) for k in range(1, _CAT_ALPHABET)], dtype=np.int64)[flat_k]
-    # the positions of each class in increasing order, from one stable sort instead of a
-    # pass over every class per class
+    # class 0 = the value 0, class 1 = 1; class k >= 2: leading one 2^(k-1) + k-1 raw bits,
+    # written below; the positions of each class in increasing order, from one stable sort
+    flat_u = np.minimum(flat_k, 1).astype(np.int64)
     order = np.argsort(flat_k, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_k, minlength=_CAT_ALPHABET))])
     pos = 0
@@ -723,7 +747,9 @@ def coefficients_from_classes(cat: np.ndarray, mant_data: bytes, name: str) -> n
             nbytes = (len(sel) * (k - 1) + 7) // 8
             if pos + nbytes > len(mant_data):
                 raise BitstreamError(f"{name}: mantissa stream too short")
-            flat_u[sel] += unpack_bits(mant_data[pos:pos + nbytes], len(sel), k - 1)
+            mant = unpack_bits(mant_data[pos:pos + nbytes], len(sel), k - 1)
+            mant += np.int64(1) << (k - 1)
+            flat_u[sel] = mant
             pos += nbytes
     if pos != len(mant_data):
         raise BitstreamError(f"{name}: mantissa stream has {len(mant_data) - pos} trailing bytes")
@@ -831,6 +857,26 @@ def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray, workers: int = -1)
 
 
 # ============================================================================ codec
+def _threads() -> int:
+    """Threads for the decoder's row blocks: the cores this process may use, up to 16."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(16, cores))
+
+
+def _column_result(result, name: str) -> np.ndarray:
+    """The symbols of a job of :func:`submit_columns` (waits for the worker processes)."""
+    try:
+        return result()
+    except ColumnDecodeError as exc:
+        raise BitstreamError(f"{name}: {exc}") from exc
+
+
+def _wait(futures) -> None:
+    """Wait for every future; the first error is raised."""
+    for f in futures:
+        f.result()
+
+
 def _sym_code(q: np.ndarray, alphabets: np.ndarray) -> bytes:
     """Residual symbols (n, d), column by column (alphabet 2^bits of the column), adaptive
     statistics fresh per column."""
@@ -1078,18 +1124,17 @@ class HGSCCodec(Codec):
         slot[rows[0]] = np.arange(na)
         slot[rows[1]] = na + np.arange(n1)
 
-        def references() -> list[np.ndarray]:
-            """The predictor (a row of rec) of every LoD1 / LoD2 point."""
-            out = []
-            for lod in (1, 2):
-                ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
-                out.append(slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=1)]])
-            return out
+        def references(lod: int) -> np.ndarray:
+            """The predictor (a row of rec) of every point of LoD ``lod``."""
+            ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
+            return slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=_threads())]]
 
-        # the nearest-neighbour searches (scipy, without the GIL) run on another core while
-        # this thread does the range decoding (constriction, with the GIL)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            refs = pool.submit(references)
+        # the two nearest-neighbour searches (scipy, without the GIL) run in threads while
+        # this thread does the range decoding (worker processes) and the anchors; the row
+        # blocks of the float work are independent and run in the same pool (numpy releases
+        # the GIL in its loops)
+        with ThreadPoolExecutor(max_workers=_threads() + 2) as pool:
+            refs = [pool.submit(references, lod) for lod in (1, 2)]
 
             # every range-coded column stream (anchor classes, LoD residuals) in one pool call;
             # format 1 (and early format 2 anchors) hold one stream for all columns instead
@@ -1116,14 +1161,14 @@ class HGSCCodec(Codec):
                 if "symbol_sizes" in data[f"lod{lod}"][0]:
                     jobs.append((column_streams(f"lod{lod}", "symbols", "symbol_sizes", len(lv)), len(rows[lod]), lv + 1))
                     owners.append(f"lod{lod}")
-            try:
-                decoded = dict(zip(owners, decode_columns(jobs)))
-            except ColumnDecodeError as exc:
-                raise BitstreamError(f"{files[owners[exc.job]]}: {exc}") from exc
+            # the worker processes decode in the background: the anchors (their job first) are
+            # reconstructed while the LoD residual columns are still being decoded
+            decoded = dict(zip(owners, submit_columns(jobs)))
 
             # anchors
             if "anchors" in decoded:
-                highs = coefficients_from_classes(decoded.pop("anchors").T, arr("anchors", "mantissa", "bytes"), aname)
+                highs = coefficients_from_classes(_column_result(decoded.pop("anchors"), aname).T,
+                                                  arr("anchors", "mantissa", "bytes"), aname)
             else:
                 highs = decode_coefficients(arr("anchors", "classes", "bytes"), arr("anchors", "mantissa", "bytes"),
                                             a_ctx, _ANCHOR_WEIGHT_CLASSES, d, aname)
@@ -1135,27 +1180,36 @@ class HGSCCodec(Codec):
             rec = np.empty((na + n1, d), dtype=np.float32)
             rec[:na] = dequantize_columns(a_q, a_lo, a_hi, levels_a).astype(np.float32)
             del a_q
+            out = _ModelRows(n, deg)
+            tasks = [pool.submit(out.put, r, rec[r:min(r + _ROWS, na)]) for r in range(0, na, _ROWS)]
 
-            # LoD1, LoD2 residual symbols
-            lods = []
-            for lod in (1, 2):
+            def residuals(lod: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                """LoD ``lod``'s residual symbols (n, d), dequantization steps and offsets."""
                 key = f"lod{lod}"
                 g_lo = arr(key, "min", "<f4", (len(groups),))
                 g_hi = arr(key, "max", "<f4", (len(groups),))
-                lq = decoded[key] if key in decoded else _sym_decode(
+                lq = _column_result(decoded[key], str(files[key])) if key in decoded else _sym_decode(
                     arr(key, "symbols", "bytes"), len(rows[lod]), lv + 1, str(files[key]))
-                lods.append((lq, _lod_step(g_lo, g_hi, groups, d)))
-            refs = refs.result()
+                return (lq, *_lod_step(g_lo, g_hi, groups, d))
 
-        # LoD1 (the references of LoD2) into rec; then the output, block by block
-        (q1, (step1, lo1)), (q2, (step2, lo2)) = lods
-        for r in range(0, n1, _ROWS):
-            rec[na + r:na + r + _ROWS] = _lod_rows(rec[refs[0][r:r + _ROWS]], q1[r:r + _ROWS], step1, lo1)
-        out = _ModelRows(n, deg)
-        for r in range(0, na + n1, _ROWS):
-            out.put(r, rec[r:r + _ROWS])
-        for r in range(0, n - na - n1, _ROWS):
-            out.put(na + n1 + r, _lod_rows(rec[refs[1][r:r + _ROWS]], q2[r:r + _ROWS], step2, lo2))
+            # LoD1 (the references of LoD2) into rec, then into the output; LoD2 straight
+            # into the output (its residuals may still be decoding while LoD1 runs)
+            q1, step1, lo1 = residuals(1)
+            ref1 = refs[0].result()
+
+            def lod1_rows(r: int) -> None:
+                e = min(r + _ROWS, n1)
+                rec[na + r:na + e] = _lod_rows(rec[ref1[r:e]], q1[r:e], step1, lo1)
+                out.put(na + r, rec[na + r:na + e])
+
+            lod1 = [pool.submit(lod1_rows, r) for r in range(0, n1, _ROWS)]
+            q2, step2, lo2 = residuals(2)
+            ref2 = refs[1].result()
+            _wait(lod1)
+            tasks += [pool.submit(lambda r: out.put(na + n1 + r, _lod_rows(rec[ref2[r:r + _ROWS]], q2[r:r + _ROWS],
+                                                                           step2, lo2)), r)
+                      for r in range(0, n - na - n1, _ROWS)]
+            _wait(tasks)
         order = np.concatenate(rows)  # anchors, LoD1, LoD2, as _assemble
         return out.model(dequantize_positions(q[order], lo, hi, p.xyz_bits), device)
 
