@@ -13,6 +13,11 @@ Environment:
                          ``CUDA_VISIBLE_DEVICES`` and ``nvidia-smi``. ``0`` turns slots off.
   ``GS_BENCH_GPU_LOCKS`` the folder of the lock files (default: a per-user folder in the
                          system temp dir, shared by every pipeline of this machine and user).
+  ``GS_BENCH_JOBS_PER_GPU`` jobs that may share one GPU (default 1). Worth it only with CUDA MPS
+                         running (``nvidia-cuda-mps-control -d``): without MPS the GPU time-slices
+                         between processes and two small jobs take as long as one after the other;
+                         with MPS two fern/beer_can trainings ran at about their solo speed each
+                         (benchmarks/results/acceptance_gpu_session6.md).
 """
 
 from __future__ import annotations
@@ -75,26 +80,37 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"gs-bench-gpu-slots-{os.getuid()}"
 
 
-def _lock_name(device: str) -> str:
-    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + ".lock"
+def _lock_name(device: str, seat: int = 0) -> str:
+    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device) + (f"-{seat}" if seat else "") + ".lock"
+
+
+def jobs_per_gpu(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    given = env.get("GS_BENCH_JOBS_PER_GPU", "").strip() or "1"
+    if not given.isdigit() or int(given) < 1:
+        raise ValueError(f"GS_BENCH_JOBS_PER_GPU must be a whole number >= 1, got {given!r}")
+    return int(given)
 
 
 @contextlib.contextmanager
 def gpu_slot(devices: list[str], lock_dir: str | Path | None = None, poll: float = 1.0,
-             timeout: float | None = None) -> Iterator[str]:
-    """Hold one of ``devices`` for the block and yield its id; waits while all are taken.
+             timeout: float | None = None, per_device: int = 1) -> Iterator[str]:
+    """Hold one of ``per_device`` seats on one of ``devices`` for the block and yield the
+    device id; waits while all are taken. Seats fill device by device in turn (every device's
+    first seat before any second one), so jobs spread over the GPUs first.
 
-    The lock is an ``flock`` on ``lock_dir/gpu-<id>.lock``: released when the block ends, when
-    it raises, and by the kernel when the process dies. Raises TimeoutError after ``timeout``
-    seconds without a free device (None: wait as long as it takes)."""
+    The lock is an ``flock`` on ``lock_dir/gpu-<id>[-<seat>].lock``: released when the block
+    ends, when it raises, and by the kernel when the process dies. Raises TimeoutError after
+    ``timeout`` seconds without a free seat (None: wait as long as it takes)."""
     if not devices:
         raise ValueError("no GPU to claim")
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
+    seats = [(device, seat) for seat in range(per_device) for device in devices]
     start = time.monotonic()
     while True:
-        for device in devices:
-            f = open(lock_dir / _lock_name(device), "a+")
+        for device, seat in seats:
+            f = open(lock_dir / _lock_name(device, seat), "a+")
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -128,7 +144,8 @@ def job_gpu(wants_gpu: bool, log=print) -> Iterator[str | None]:
         yield os.environ.get("CUDA_VISIBLE_DEVICES")
         return
     devices = visible_gpus()
-    if len(devices) <= 1:
+    per_device = jobs_per_gpu()
+    if len(devices) <= 1:  # nothing to choose: Snakemake's gpu resource caps the jobs
         yield devices[0] if devices else None
         return
     if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
@@ -137,7 +154,7 @@ def job_gpu(wants_gpu: bool, log=print) -> Iterator[str | None]:
         return
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     t0 = time.monotonic()
-    with gpu_slot(devices) as device:
+    with gpu_slot(devices, per_device=per_device) as device:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
         log(f"gpu: CUDA_VISIBLE_DEVICES={device} (slot of {','.join(devices)}, "
             f"waited {time.monotonic() - t0:.1f} s)")

@@ -115,3 +115,24 @@ def test_job_gpu_leaves_slurm_alone(tmp_path, monkeypatch):
     with gpu_slots.job_gpu(True, log=lines.append):
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "1,2"
     assert not list(tmp_path.iterdir()) and "SLURM" in lines[0]
+
+
+def test_two_seats_per_gpu_spread_over_the_gpus_first(tmp_path):
+    devices = ["0", "1"]
+    with gpu_slots.gpu_slot(devices, tmp_path, per_device=2) as a, \
+            gpu_slots.gpu_slot(devices, tmp_path, per_device=2) as b:
+        assert (a, b) == ("0", "1")  # one job on each GPU before a GPU takes a second
+        with gpu_slots.gpu_slot(devices, tmp_path, per_device=2) as c, \
+                gpu_slots.gpu_slot(devices, tmp_path, per_device=2) as d:
+            assert (c, d) == ("0", "1")
+            with pytest.raises(TimeoutError):  # four seats, four holders: a fifth waits
+                with gpu_slots.gpu_slot(devices, tmp_path, per_device=2, poll=0.05, timeout=0.3):
+                    pass
+
+
+def test_jobs_per_gpu_reads_the_environment():
+    assert gpu_slots.jobs_per_gpu({}) == 1
+    assert gpu_slots.jobs_per_gpu({"GS_BENCH_JOBS_PER_GPU": "2"}) == 2
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match="GS_BENCH_JOBS_PER_GPU"):
+            gpu_slots.jobs_per_gpu({"GS_BENCH_JOBS_PER_GPU": bad})
