@@ -34,13 +34,17 @@ from gs.train.trainer import TrainConfig, train_method, write_json  # noqa: E402
 
 
 def parse_scene(arg: str) -> tuple[str, dict]:
-    """``name:images_4`` or ``name:r2`` (resolution divisor)."""
-    name, _, spec = arg.partition(":")
-    if spec.startswith("images"):
-        return name, {"images": spec}
-    if spec.startswith("r"):
-        return name, {"resolution": int(spec[1:])}
-    return name, {}
+    """``name:images_4``, ``name:r2`` (resolution divisor) or both (``name:images_4:r2``)."""
+    name, *specs = arg.split(":")
+    kw: dict = {}
+    for spec in specs:
+        if spec.startswith("images"):
+            kw["images"] = spec
+        elif spec.startswith("r") and spec[1:].isdigit():
+            kw["resolution"] = int(spec[1:])
+        elif spec:
+            raise SystemExit(f"scene {arg!r}: {spec!r} is neither images_N nor rN")
+    return name, kw
 
 
 def row(scene: str, method: str, variant: str, metrics: dict, extra: dict) -> dict:
