@@ -9,6 +9,8 @@
 # of /tmp/gsbench_runs (the device returns at most 8 files per call). Start the queue itself with
 # `setsid nohup bash QUEUE ... &`: a call that runs past its limit is killed with its whole process
 # group, and a queue started with a plain `nohup ... &` is in that group.
+# To stop part of a queue from a later call, match it with a bracketed pattern
+# (`pkill -f '[s]weep_after_solo'`): a plain pattern also matches that call's own command line.
 set -u
 q=$1; dest=$2; limit=$3; stop=$4
 t0=$(date +%s)
