@@ -68,7 +68,10 @@ class Camera:
     def to(self, device: str | torch.device) -> "Camera":
         """This camera on ``device``: itself when already there, so the cached device tensors
         (``K``, ``ndc_scale``, ``center``) are built once, not per render."""
-        if self.viewmat.device == torch.device(device):
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:  # "cuda" is the current device
+            device = torch.device("cuda", torch.cuda.current_device())
+        if self.viewmat.device == device:
             return self
         return Camera(self.viewmat.to(device), self.fx, self.fy, self.cx, self.cy,
                       self.width, self.height, self.name, self.image_path)
