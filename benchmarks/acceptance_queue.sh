@@ -13,6 +13,7 @@
 # Each phase writes results.json / results.md as it goes (benchmarks/real_scenes.py), so a
 # queue cut short still leaves every finished run on record. "done" appears when all is over.
 set -u
+. "$(dirname "$0")/queue_lib.sh"
 scene=$1
 out=$2
 data=${3:-.data}
@@ -23,7 +24,7 @@ $rs --methods 3dgs gns argp edim hgsc nsvqgs \
     --variants gns:15pct argp:default edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 nsvqgs:k4k \
                hgsc:p40_b10 hgsc:p50 hgsc:small_scenes hgsc:default hgsc:p75_b6 hgsc:p85_b5 \
     --codec-over gns:15pct --out "$out/solo" > "$out/solo.log" 2>&1
-count=$(python -c "import json,sys; r=json.load(open('$out/solo/results.json'))['rows']; print([x for x in r if x['method']=='3dgs'][-1]['num_gaussians'])")
+count=$(baseline_count "$out/solo/results.json")
 note="shared GPU (2 jobs): train time not comparable"
 $rs --baseline-count "$count" --methods gns argp --note "$note" \
     --variants gns:5pct gns:40pct argp:mild argp:aggressive gns:10pct gns:25pct argp:light argp:strong \

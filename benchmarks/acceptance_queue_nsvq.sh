@@ -9,6 +9,7 @@
 #    quality and size are as good as any; train times are marked "shared GPU".
 # Each phase writes results.json / results.md as it goes; "done" appears when all is over.
 set -u
+. "$(dirname "$0")/queue_lib.sh"
 out=$1
 data=${2:-.data}
 mkdir -p "$out"
@@ -21,7 +22,7 @@ done
 note="shared GPU (2 jobs): train time not comparable"
 for scene in beer_can:r2 fern:images_4; do
   name=${scene%%:*}
-  count=$(python -c "import json; r=json.load(open('$out/${name}_solo/results.json'))['rows']; print([x for x in r if x['method']=='3dgs'][-1]['num_gaussians'])")
+  count=$(baseline_count "$out/${name}_solo/results.json")
   $rs --scenes "$scene" --baseline-count "$count" --methods nsvqgs --note "$note" \
       --variants nsvqgs:k1k nsvqgs:k256 nsvqgs:k16k --out "$out/${name}_shared" > "$out/${name}_shared.log" 2>&1 &
 done

@@ -14,6 +14,7 @@
 #    still returns every finished row.
 # Touches OUT/done at the end.
 set -u
+. "$(dirname "$0")/queue_lib.sh"
 out=$1
 data=${2:-.data}
 mkdir -p "$out"
@@ -21,18 +22,13 @@ python -c "from gsplat.cuda._backend import _C" > "$out/jit.log" 2>&1
 python benchmarks/hgsc_decode.py --num 1000000 --device cuda --repeat 3 --stages --out "$out/hgsc_decode" \
     > "$out/hgsc_decode.log" 2>&1
 note=shared_GPU:train_time_not_comparable
-if nvidia-cuda-mps-control -d 2>/dev/null \
-    && python -c "import torch; torch.zeros(1, device='cuda'); torch.cuda.synchronize()"; then
-  note=${note}_MPS
-else
-  echo quit | nvidia-cuda-mps-control 2>/dev/null
-fi
+start_mps && note=${note}_MPS
 stream() {  # scene $1: baseline, EDIM, NSVQ-GS k4k; then the other codebooks against that baseline
   local scene=$1 name=${1%%:*} count
   local rs="python benchmarks/real_scenes.py --data $data --iterations 30000 --note $note --scenes $scene"
   $rs --methods edim nsvqgs --variants edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 nsvqgs:k4k \
       --out "$out/$name" > "$out/$name.log" 2>&1
-  count=$(python -c "import json; r=json.load(open('$out/$name/results.json'))['rows']; print([x for x in r if x['method']=='3dgs'][-1]['num_gaussians'])") || return 1
+  count=$(baseline_count "$out/$name/results.json") || return 1
   $rs --baseline-count "$count" --methods nsvqgs --variants nsvqgs:k256 nsvqgs:k1k nsvqgs:k16k \
       --out "$out/${name}_nsvq" > "$out/${name}_nsvq.log" 2>&1
 }

@@ -21,19 +21,14 @@
 # Rows are marked as shared-GPU runs either way (train times not comparable with solo runs).
 # Touches OUT/<scene>_<stage>_done after each stage and OUT/sweep_done at the end.
 set -u
+. "$(dirname "$0")/queue_lib.sh"
 q=$1; shift
 stages=${*:-gns_argp nsvq hgsc}
 scenes=${SCENES:-fern:images_4 beer_can:r2}
 parallel=${PARALLEL:-0}
 note="shared_GPU:train_time_not_comparable"
-if [ "${MPS:-0}" = 1 ]; then  # start the daemon (or find it running) and check that a client works
-  nvidia-cuda-mps-control -d 2>/dev/null
-  if python -c "import torch; torch.zeros(1, device='cuda'); torch.cuda.synchronize()"; then
-    parallel=1; note="${note}_MPS"
-  else
-    echo "CUDA MPS does not work here: streams run one after the other" >&2
-    echo quit | nvidia-cuda-mps-control 2>/dev/null
-  fi
+if [ "${MPS:-0}" = 1 ] && start_mps; then
+  parallel=1; note="${note}_MPS"
 fi
 rs="python benchmarks/real_scenes.py --data .data --iterations 30000 --note $note"
 gns=${GNS_VARIANTS:-gns:5pct gns:10pct gns:25pct gns:40pct}
@@ -42,7 +37,7 @@ nsvq=${NSVQ_VARIANTS:-nsvqgs:k256 nsvqgs:k1k nsvqgs:k4k nsvqgs:k16k}
 
 count() {  # the baseline's final #Gaussians for scene $1
   if [ -e "$q/$1/results.json" ]; then
-    python -c "import json; r=json.load(open('$q/$1/results.json'))['rows']; print([x for x in r if x['method']=='3dgs'][-1]['num_gaussians'])"
+    baseline_count "$q/$1/results.json"
   else
     v="BASELINE_COUNT_$1"; echo "${!v:?no $q/$1/results.json and no $v}"
   fi
