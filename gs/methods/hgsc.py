@@ -1206,9 +1206,12 @@ class HGSCCodec(Codec):
             q2, step2, lo2 = residuals(2)
             ref2 = refs[1].result()
             _wait(lod1)
-            tasks += [pool.submit(lambda r: out.put(na + n1 + r, _lod_rows(rec[ref2[r:r + _ROWS]], q2[r:r + _ROWS],
-                                                                           step2, lo2)), r)
-                      for r in range(0, n - na - n1, _ROWS)]
+
+            def lod2_rows(r: int) -> None:
+                e = min(r + _ROWS, n - na - n1)
+                out.put(na + n1 + r, _lod_rows(rec[ref2[r:e]], q2[r:e], step2, lo2))
+
+            tasks += [pool.submit(lod2_rows, r) for r in range(0, n - na - n1, _ROWS)]
             _wait(tasks)
         order = np.concatenate(rows)  # anchors, LoD1, LoD2, as _assemble
         return out.model(dequantize_positions(q[order], lo, hi, p.xyz_bits), device)
