@@ -6,32 +6,51 @@
 #
 # 1. gsplat's JIT build, then HGSC's 1M-Gaussian decode alone on the GPU (issue #8's timing;
 #    OUT/hgsc_decode).
-# 2. CUDA MPS on (root), then one stream per scene, both at once (their train seconds are
-#    marked shared): the 3DGS baseline (7k PLY, 15k checkpoint), EDIM (tag_gradprune, and the
-#    Decomp cuts derived from it), NSVQ-GS k4k (the default) into OUT/<scene>; then k256, k1k,
-#    k16k into OUT/<scene>_nsvq. Every NSVQ-GS run starts from that baseline's 15k checkpoint
-#    (issues #6 and #7). results.json is rewritten after every run, so a hold that ends early
-#    still returns every finished row.
-# Touches OUT/done at the end.
+# 2. CUDA MPS on (root), then one stream per scene, both at once (train seconds are marked
+#    shared): the 3DGS baseline (7k PLY, 15k checkpoint) into OUT/<scene>; then, at once against
+#    that baseline, EDIM (tag_gradprune and its Decomp cuts, then the no_ws_prune diagnostic and
+#    its cut) into OUT/<scene>_edim, and two NSVQ-GS lanes: k4k then k256, and k1k then k16k,
+#    into OUT/<scene>_<variant>. Every NSVQ-GS run starts from the baseline's 15k checkpoint
+#    (issues #6 and #7). The defaults (k4k, tag_gradprune) come first in their lanes.
+#    results.json is rewritten after every run, so a hold that ends early still returns every
+#    finished row.
+# Environment: SCENES (default "fern:images_4 beer_can:r2"), SKIP_DECODE=1 skips step 1's decode,
+# ITERATIONS (default 30000; a short value checks the queue on a generated scene), EDIM_VARIANTS
+# (method:variant list, empty = no EDIM), NSVQ_LANES (comma-separated lanes of codebook variants run
+# one after the other, the lanes at once; default "k4k k256,k1k k16k").
+# Touches OUT/<scene>_baseline_done after each baseline and OUT/done at the end.
 set -u
 . "$(dirname "$0")/queue_lib.sh"
 out=$1
 data=${2:-.data}
 mkdir -p "$out"
 python -c "from gsplat.cuda._backend import _C" > "$out/jit.log" 2>&1
-python benchmarks/hgsc_decode.py --num 1000000 --device cuda --repeat 3 --stages --out "$out/hgsc_decode" \
-    > "$out/hgsc_decode.log" 2>&1
+if [ "${SKIP_DECODE:-0}" != 1 ]; then
+  python benchmarks/hgsc_decode.py --num 1000000 --device cuda --repeat 3 --stages --out "$out/hgsc_decode" \
+      > "$out/hgsc_decode.log" 2>&1
+fi
 note=shared_GPU:train_time_not_comparable
+edim=${EDIM_VARIANTS-edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 edim:no_ws_prune edim:no_ws_prune_decomp_0.1}
+lanes=${NSVQ_LANES-k4k k256,k1k k16k}
 start_mps && note=${note}_MPS
-stream() {  # scene $1: baseline, EDIM, NSVQ-GS k4k; then the other codebooks against that baseline
+stream() {  # scene $1: the baseline, then EDIM and the NSVQ-GS lanes at once against it
   local scene=$1 name=${1%%:*} count
-  local rs="python benchmarks/real_scenes.py --data $data --iterations 30000 --note $note --scenes $scene"
-  $rs --methods edim nsvqgs --variants edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 nsvqgs:k4k \
-      --out "$out/$name" > "$out/$name.log" 2>&1
+  local rs="python benchmarks/real_scenes.py --data $data --iterations ${ITERATIONS:-30000} --note $note --scenes $scene"
+  $rs --methods 3dgs --out "$out/$name" > "$out/$name.log" 2>&1
   count=$(baseline_count "$out/$name/results.json") || return 1
-  $rs --baseline-count "$count" --methods nsvqgs --variants nsvqgs:k256 nsvqgs:k1k nsvqgs:k16k \
-      --out "$out/${name}_nsvq" > "$out/${name}_nsvq.log" 2>&1
+  touch "$out/${name}_baseline_done"
+  rs="$rs --baseline-count $count"
+  if [ -n "$edim" ]; then
+    $rs --methods edim --variants $edim --out "$out/${name}_edim" > "$out/${name}_edim.log" 2>&1 &
+  fi
+  local IFS=,
+  for lane in $lanes; do
+    (IFS=' '; for k in $lane; do
+       $rs --methods nsvqgs --variants "nsvqgs:$k" --out "$out/${name}_$k" > "$out/${name}_$k.log" 2>&1
+     done) &
+  done
+  wait
 }
-for scene in fern:images_4 beer_can:r2; do stream "$scene" & done
+for scene in ${SCENES:-fern:images_4 beer_can:r2}; do stream "$scene" & done
 wait
 touch "$out/done"

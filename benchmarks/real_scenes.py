@@ -73,8 +73,8 @@ def run_methods(args, name, scene, run_root, base_dir, base_count, half, wanted,
                 derived = derived_decomp(method, params, run_root)
                 if derived is not None:
                     # EDIM's Decomp(tau) only cuts the trained model after its last iteration
-                    # (EDIMStrategy.finalize): derive it from the tag_gradprune run of this
-                    # scene instead of training the same schedule again.
+                    # (EDIMStrategy.finalize): derive it from the same variant's uncut run of
+                    # this scene instead of training the same schedule again.
                     model_ply, size, extra = derived(vdir)
                 elif spec.kind == "train":
                     if "budget_fraction" in params:
@@ -133,12 +133,19 @@ def evaluate_row(args, rows, scene, name, method, variant, model_ply, size, extr
 
 
 def derived_decomp(method: str, params: dict, run_root: Path):
-    """For ``edim`` Decomp variants whose tag_gradprune run exists under ``run_root``: a function
-    writing the cut model into a variant folder, else None."""
+    """For an ``edim`` Decomp variant whose undecomposed run (the variant with the same
+    parameters but no final cut, e.g. tag_gradprune for decomp_0.1) exists under ``run_root``:
+    a function writing the cut model into a variant folder, else None."""
     tau = params.get("final_prune_threshold")
-    src = run_root / "edim" / "tag_gradprune"
-    if method != "edim" or tau is None or not (src / "importance.npy").exists():
+    if method != "edim" or tau is None:
         return None
+    spec = get_method(method)
+    uncut = {k: v for k, v in params.items() if k != "final_prune_threshold"}
+    sources = [v for v in spec.variants if spec.params_for(v) == uncut]
+    if not sources or not (run_root / method / sources[0] / "importance.npy").exists():
+        return None
+    src_variant = sources[0]
+    src = run_root / method / src_variant
 
     def make(vdir: Path):
         import numpy as np
@@ -153,7 +160,7 @@ def derived_decomp(method: str, params: dict, run_root: Path):
         stats = json.loads((src / "train_stats.json").read_text())
         return vdir / "point_cloud.ply", file_size_bytes(vdir / "point_cloud.ply"), {
             "train_seconds": stats["train_seconds"], "peak_memory_bytes": stats.get("peak_memory_bytes"),
-            "derived_from": "edim/tag_gradprune", "num_before_decomp": int(importance.shape[0])}
+            "derived_from": f"edim/{src_variant}", "num_before_decomp": int(importance.shape[0])}
 
     return make
 

@@ -114,6 +114,24 @@ def test_gaussians_left_at_the_reset_cap_are_not_pruned():
     assert strat.prune_mask(ctx, 5000).tolist() == [False, False, True]
 
 
+def test_world_size_rule_and_its_diagnostic_switch():
+    # scene extent 1: a Gaussian wider than 0.1 goes after the first opacity reset (3k), unless
+    # the no_ws_prune variant turned the rule off; before 3k the rule never acts
+    from gs.methods.registry import get_method
+
+    model = make_model([[-0.3, 0], [0.3, 0]], opacity=torch.tensor([0.9, 0.9]))
+    with torch.no_grad():
+        model.params["scales"][1] = float(np.log(0.5))
+    strat = EDIMStrategy()
+    ctx = make_ctx(model, strategy=strat)
+    assert strat.prune_mask(ctx, 2000).tolist() == [False, False]
+    assert strat.prune_mask(ctx, 5000).tolist() == [False, True]
+    params = get_method("edim").params_for("no_ws_prune")
+    off = EDIMStrategy(**params)
+    off.initialize(ctx)
+    assert off.prune_mask(ctx, 5000).tolist() == [False, False]
+
+
 @pytest.mark.parametrize("tagging", [True, False])
 def test_fresh_clone_is_tagged_and_protected(tagging):
     # a faint small Gaussian with the largest error is cloned at a refinement step; the old

@@ -119,7 +119,8 @@ class BaselineStrategy(Strategy):
         model, cfg = ctx.model, self.cfg
         mask = model.opacities.detach() < cfg.prune_opacity
         if step > ctx.at(cfg.opacity_reset_interval):
-            mask |= model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
+            if cfg.world_size_limit is not None:  # None: the world-size rule is off
+                mask |= model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
             if cfg.screen_size_prune:
                 mask |= self.state["max_radii"] > cfg.screen_size_limit
         return mask

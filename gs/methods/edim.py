@@ -72,6 +72,11 @@ Deliberate choices where upstream is broken or silent
 Variants (registry): ``tag_gradprune`` (README "Tag + GradPrune": everything above, no final
 cut), ``decomp_0.1`` / ``decomp_0.3`` (README "+ Decomp 0.1 / 0.3"; default ``decomp_0.1``).
 The Decomp variants differ from ``tag_gradprune`` only after the last iteration.
+``no_ws_prune`` and ``no_ws_prune_decomp_0.1`` are a diagnostic, not upstream: the same method
+with the 3DGS world-size prune rule (``world_size_limit=None``) off. On fern (LLFF, small
+camera extent, 10k SfM points) the 2 % growth cap leaves most Gaussians large at 3k, that rule
+then deletes them and the model collapses (``benchmarks/results/acceptance_gpu_session2.md``);
+these variants measure how much of EDIM's result that one rule decides.
 - Every schedule number is given for the 30k recipe and scaled with ``ctx.at`` (tag window
   included).
 """
@@ -100,7 +105,8 @@ IMPORTANCE = "importance"
 class EDIMConfig(DensifyConfig):
     """EDIM hyper-parameters (spec "Hyper-parameters"); iterations in 30k-recipe units.
     Inherits the baseline's schedule fields (densify 500/15000/100, percent_dense 0.01, opacity
-    reset every 3000 to 0.01, world-size limit 0.1 E); ``grad_threshold`` is unused."""
+    reset every 3000 to 0.01, world-size limit 0.1 E, None = rule off); ``grad_threshold`` is
+    unused."""
 
     prune_opacity: float = 0.01
     top_frac: float = 0.2  # fraction of (seen) Gaussians whose error makes them candidates
@@ -302,7 +308,7 @@ class EDIMStrategy(BaselineStrategy):
         young = self.young(ctx, step)
         self.state["summary"]["young_spared"] += int((weak & young).sum())
         mask = weak & ~young
-        if step > ctx.at(cfg.opacity_reset_interval):
+        if cfg.world_size_limit is not None and step > ctx.at(cfg.opacity_reset_interval):
             mask |= model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
         if bool(mask.all()):  # never delete the whole model
             mask = torch.zeros_like(mask)

@@ -128,6 +128,9 @@ register(MethodSpec(
         "tag_gradprune": {},
         "decomp_0.1": {"final_prune_threshold": 0.1},
         "decomp_0.3": {"final_prune_threshold": 0.3},
+        # diagnostic, not upstream: the 3DGS world-size prune rule off (EDIMStrategy docstring)
+        "no_ws_prune": {"world_size_limit": None},
+        "no_ws_prune_decomp_0.1": {"world_size_limit": None, "final_prune_threshold": 0.1},
     },
     default_variant="decomp_0.1",
 ))
