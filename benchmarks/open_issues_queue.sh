@@ -23,6 +23,11 @@ set -u
 . "$(dirname "$0")/queue_lib.sh"
 out=$1
 data=${2:-.data}
+if [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+  # a device call that finds the last machine still warm lands there, beside that hold's queue
+  echo "open_issues_queue: $out is not empty: another queue ran (or runs) there; give a new folder" >&2
+  exit 2
+fi
 mkdir -p "$out"
 python -c "from gsplat.cuda._backend import _C" > "$out/jit.log" 2>&1
 if [ "${SKIP_DECODE:-0}" != 1 ]; then
