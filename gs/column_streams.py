@@ -145,6 +145,12 @@ def _pool(workers: int):
     return _POOL
 
 
+def usable_cores(limit: int = MAX_WORKERS) -> int:
+    """The cores this process may run on (its CPU affinity), at most ``limit``, at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(limit, cores))
+
+
 def decode_workers(total_symbols: int) -> int:
     """How many processes decode ``total_symbols``: ``GS_DECODE_WORKERS`` if set (0 or 1 =
     in this process), else every core up to MAX_WORKERS once there are PARALLEL_MIN_SYMBOLS."""
@@ -153,7 +159,7 @@ def decode_workers(total_symbols: int) -> int:
         return max(1, int(env))
     if total_symbols < PARALLEL_MIN_SYMBOLS:
         return 1
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return usable_cores()
 
 
 class ColumnDecodeError(ValueError):
@@ -229,4 +235,4 @@ def decode_columns(jobs: Sequence[tuple], workers: int | None = None) -> list[np
     return [result() for result in submit_columns(jobs, workers)]
 
 
-__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "submit_columns", "split_streams"]
+__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "submit_columns", "split_streams", "usable_cores"]

@@ -82,7 +82,6 @@ benchmarks/hgsc_decode.py --stages times them.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,6 +102,7 @@ from gs.column_streams import (
     encode_column,
     split_streams,
     submit_columns,
+    usable_cores,
 )
 from gs.model import GaussianModel, num_sh_bases
 
@@ -857,12 +857,6 @@ def nearest_reference(ref_q: np.ndarray, query_q: np.ndarray, workers: int = -1)
 
 
 # ============================================================================ codec
-def _threads() -> int:
-    """Threads for the decoder's row blocks: the cores this process may use, up to 16."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(16, cores))
-
-
 def _column_result(result, name: str) -> np.ndarray:
     """The symbols of a job of :func:`submit_columns` (waits for the worker processes)."""
     try:
@@ -1127,13 +1121,13 @@ class HGSCCodec(Codec):
         def references(lod: int) -> np.ndarray:
             """The predictor (a row of rec) of every point of LoD ``lod``."""
             ir = np.flatnonzero(labels < lod)  # the encoder's reference set and order
-            return slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=_threads())]]
+            return slot[ir[nearest_reference(q[ir], q[rows[lod]], workers=usable_cores())]]
 
         # the two nearest-neighbour searches (scipy, without the GIL) run in threads while
         # this thread does the range decoding (worker processes) and the anchors; the row
         # blocks of the float work are independent and run in the same pool (numpy releases
         # the GIL in its loops)
-        with ThreadPoolExecutor(max_workers=_threads() + 2) as pool:
+        with ThreadPoolExecutor(max_workers=usable_cores() + 2) as pool:
             refs = [pool.submit(references, lod) for lod in (1, 2)]
 
             # every range-coded column stream (anchor classes, LoD residuals) in one pool call;
