@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # str() of a KeyError is the repr of its message (in quotes): print the message itself
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
         return 2
     return 0
 
