@@ -16,6 +16,7 @@ from gs.methods.nsvqgs import (
     kmeans,
     nearest_code,
     noise_substitute,
+    take_rows,
 )
 from gs.model import GaussianModel
 from gs.render import render
@@ -74,6 +75,23 @@ def test_codebook_and_attributes_receive_gradients():
     assert cb.grad is not None and (cb.grad[used].abs().sum(1) > 0).all()
     assert (cb.grad[~used] == 0).all()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_take_rows_matches_indexing_in_values_and_codebook_gradient():
+    # the training path reads codes with take_rows (index_select) for speed; it must give
+    # cb[k]'s values and cb[k]'s gradient, repeats summed
+    g = torch.Generator().manual_seed(2)
+    cb = torch.randn(8, 5, generator=g, dtype=torch.float64).requires_grad_()
+    k = torch.randint(8, (300,), generator=g)
+    k[:40] = 3  # many repeats of one code
+    w = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    (take_rows(cb, k) * w).sum().backward()
+    grad_take = cb.grad.clone()
+    cb.grad = None
+    (cb[k] * w).sum().backward()
+    assert torch.equal(take_rows(cb, k), cb[k])
+    torch.testing.assert_close(grad_take, cb.grad)
+    assert grad_take[3].abs().sum() > 0
 
 
 def test_nearest_code_matches_cdist_and_kmeans_converges():
