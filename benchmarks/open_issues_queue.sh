@@ -18,7 +18,9 @@
 # ITERATIONS (default 30000; a short value checks the queue on a generated scene), EDIM_VARIANTS
 # (method:variant list, empty = no EDIM), NSVQ_LANES (comma-separated lanes of codebook variants run
 # one after the other, the lanes at once; default "k4k k256,k1k k16k").
-# Touches OUT/<scene>_baseline_done after each baseline and OUT/done at the end.
+# Touches OUT/<scene>_baseline_done after each baseline and OUT/done at the end. Rows are noted
+# shared_GPU (train seconds not comparable) unless the queue runs one job at a time (one scene,
+# no EDIM, one NSVQ-GS lane): then solo_GPU.
 set -u
 . "$(dirname "$0")/queue_lib.sh"
 out=$1
@@ -34,9 +36,18 @@ if [ "${SKIP_DECODE:-0}" != 1 ]; then
   python benchmarks/hgsc_decode.py --num 1000000 --device cuda --repeat 3 --stages --out "$out/hgsc_decode" \
       > "$out/hgsc_decode.log" 2>&1
 fi
-note=shared_GPU:train_time_not_comparable
 edim=${EDIM_VARIANTS-edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 edim:no_ws_prune edim:no_ws_prune_decomp_0.1}
 lanes=${NSVQ_LANES-k4k k256,k1k k16k}
+scenes=${SCENES:-fern:images_4 beer_can:r2}
+# jobs at once on the GPU: per scene the EDIM stream (if any) plus one per NSVQ-GS lane
+n_scenes=$(wc -w <<< "$scenes")
+n_lanes=$(tr ',' '\n' <<< "$lanes" | grep -c '[^ ]')
+jobs=$(( n_scenes * (n_lanes + ( ${#edim} > 0 ? 1 : 0 )) ))
+if [ "$n_scenes" -gt 1 ] || [ "$jobs" -gt 1 ]; then
+  note=shared_GPU:train_time_not_comparable
+else
+  note=solo_GPU  # one job on the GPU at a time: train seconds compare with solo runs
+fi
 start_mps && note=${note}_MPS
 stream() {  # scene $1: the baseline, then EDIM and the NSVQ-GS lanes at once against it
   local scene=$1 name=${1%%:*} count
@@ -56,6 +67,6 @@ stream() {  # scene $1: the baseline, then EDIM and the NSVQ-GS lanes at once ag
   done
   wait
 }
-for scene in ${SCENES:-fern:images_4 beer_can:r2}; do stream "$scene" & done
+for scene in $scenes; do stream "$scene" & done
 wait
 touch "$out/done"
