@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,16 +30,24 @@ CONFIGS = {  # (K, D) per attribute: scale, rotation, dc, sh (methods/nsvqgs.md 
 }
 
 
-def time_ms(fn, repeat: int) -> float:
+def time_ms(fn, repeat: int, device: torch.device | None = None) -> float:
+    """Median milliseconds of ``repeat`` calls after one warm-up: CUDA events on a GPU, wall
+    clock on the CPU."""
+    device = device or torch.device("cuda")
     fn()
     times = []
     for _ in range(repeat):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        times.append(a.elapsed_time(b))
+        if device.type == "cuda":
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            fn()
+            b.record()
+            torch.cuda.synchronize()
+            times.append(a.elapsed_time(b))
+        else:
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from benchmarks.nearest_bench import time_ms  # noqa: E402
 from gs.methods.nsvqgs import noise_substitute  # noqa: E402
 from gs.train.nearest import nearest_code  # noqa: E402
 
@@ -40,26 +40,6 @@ GATHERS = {
     "index_select": lambda cb, k: cb.index_select(0, k),
     "embedding": lambda cb, k: F.embedding(k, cb),
 }
-
-
-def time_ms(fn, repeat: int, device: torch.device) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda":
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            torch.cuda.synchronize()
-            times.append(a.elapsed_time(b))
-        else:
-            import time
-
-            t = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
