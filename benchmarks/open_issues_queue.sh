@@ -39,11 +39,12 @@ fi
 edim=${EDIM_VARIANTS-edim:tag_gradprune edim:decomp_0.1 edim:decomp_0.3 edim:no_ws_prune edim:no_ws_prune_decomp_0.1}
 lanes=${NSVQ_LANES-k4k k256,k1k k16k}
 scenes=${SCENES:-fern:images_4 beer_can:r2}
-# jobs at once on the GPU: per scene the EDIM stream (if any) plus one per NSVQ-GS lane
-n_scenes=$(wc -w <<< "$scenes")
-n_lanes=$(tr ',' '\n' <<< "$lanes" | grep -c '[^ ]')
-jobs=$(( n_scenes * (n_lanes + ( ${#edim} > 0 ? 1 : 0 )) ))
-if [ "$n_scenes" -gt 1 ] || [ "$jobs" -gt 1 ]; then
+# most jobs at once on the GPU: per scene one per NSVQ-GS lane plus the EDIM stream, or the
+# baseline alone when there are neither
+per_scene=$(tr ',' '\n' <<< "$lanes" | grep -c '[^ ]')
+[ -n "$edim" ] && per_scene=$(( per_scene + 1 ))
+[ "$per_scene" -lt 1 ] && per_scene=1
+if [ $(( $(wc -w <<< "$scenes") * per_scene )) -gt 1 ]; then
   note=shared_GPU:train_time_not_comparable
 else
   note=solo_GPU  # one job on the GPU at a time: train seconds compare with solo runs

@@ -141,11 +141,10 @@ def derived_decomp(method: str, params: dict, run_root: Path):
         return None
     spec = get_method(method)
     uncut = {k: v for k, v in params.items() if k != "final_prune_threshold"}
-    sources = [v for v in spec.variants if spec.params_for(v) == uncut]
-    if not sources or not (run_root / method / sources[0] / "importance.npy").exists():
+    src_variant = next((v for v in spec.variants if spec.params_for(v) == uncut), None)
+    src = run_root / method / str(src_variant)
+    if src_variant is None or not (src / "importance.npy").exists():
         return None
-    src_variant = sources[0]
-    src = run_root / method / src_variant
 
     def make(vdir: Path):
         import numpy as np

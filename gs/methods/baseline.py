@@ -41,7 +41,7 @@ class DensifyConfig:
     opacity_reset_interval: int = 3000
     reset_opacity_value: float = 0.01
     screen_size_limit: float = 20.0
-    world_size_limit: float = 0.1
+    world_size_limit: float | None = 0.1  # None: the world-size prune rule is off
     screen_size_prune: bool = False
 
 
@@ -115,14 +115,23 @@ class BaselineStrategy(Strategy):
         split_mask[:n0] = high & big  # clones (appended after n0) are never split
         ops.split(model, ctx.optimizer, split_mask, self.state)
 
+    def too_large(self, ctx: TrainContext, step: int) -> torch.Tensor | None:
+        """The 3DGS world-size rule: Gaussians whose largest scale exceeds ``world_size_limit``
+        x the scene extent, after the first opacity reset; None where the rule does not act
+        (before then, or ``world_size_limit=None``)."""
+        cfg = self.cfg
+        if cfg.world_size_limit is None or step <= ctx.at(cfg.opacity_reset_interval):
+            return None
+        return ctx.model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
+
     def prune_mask(self, ctx: TrainContext, step: int) -> torch.Tensor:
         model, cfg = ctx.model, self.cfg
         mask = model.opacities.detach() < cfg.prune_opacity
-        if step > ctx.at(cfg.opacity_reset_interval):
-            if cfg.world_size_limit is not None:  # None: the world-size rule is off
-                mask |= model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
-            if cfg.screen_size_prune:
-                mask |= self.state["max_radii"] > cfg.screen_size_limit
+        large = self.too_large(ctx, step)
+        if large is not None:
+            mask |= large
+        if cfg.screen_size_prune and step > ctx.at(cfg.opacity_reset_interval):
+            mask |= self.state["max_radii"] > cfg.screen_size_limit
         return mask
 
     def refine(self, ctx: TrainContext, step: int) -> None:

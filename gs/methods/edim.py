@@ -310,8 +310,9 @@ class EDIMStrategy(BaselineStrategy):
         young = self.young(ctx, step)
         self.state["summary"]["young_spared"] += int((weak & young).sum())
         mask = weak & ~young
-        if cfg.world_size_limit is not None and step > ctx.at(cfg.opacity_reset_interval):
-            mask |= model.scales.detach().max(dim=1).values > cfg.world_size_limit * ctx.scene_extent
+        large = self.too_large(ctx, step)
+        if large is not None:
+            mask |= large
         if bool(mask.all()):  # never delete the whole model
             mask = torch.zeros_like(mask)
         self.state["summary"]["pruned"] += int(mask.sum())
