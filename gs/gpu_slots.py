@@ -1,4 +1,4 @@
-"""One GPU per job on a workstation with several GPUs.
+"""One job per GPU, on a machine with one GPU or several.
 
 Snakemake counts a ``gpu`` resource (``--resources gpu=N`` caps concurrent GPU jobs) but never
 says *which* GPU a job should use, so without help every job lands on device 0. A GPU job
@@ -13,11 +13,11 @@ Environment:
                          ``CUDA_VISIBLE_DEVICES`` and ``nvidia-smi``. ``0`` turns slots off.
   ``GS_BENCH_GPU_LOCKS`` the folder of the lock files (default: a per-user folder in the
                          system temp dir, shared by every pipeline of this machine and user).
-  ``GS_BENCH_JOBS_PER_GPU`` jobs that may share one GPU (default 1). Worth it only with CUDA MPS
-                         running (``nvidia-cuda-mps-control -d``): without MPS the GPU time-slices
-                         between processes and two small jobs take as long as one after the other;
-                         with MPS two fern/beer_can trainings ran at about their solo speed each
-                         (benchmarks/results/acceptance_gpu_session6.md).
+  ``GS_BENCH_JOBS_PER_GPU`` jobs that may share one GPU (default 1: every GPU job runs alone,
+                         also on a machine with one GPU, so its timings are solo figures). More
+                         is worth it only with CUDA MPS running (``nvidia-cuda-mps-control -d``):
+                         without MPS the GPU time-slices between processes. Results of shared
+                         runs record it (gs.runtime.gpu_sharing) and the tables mark them.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Mapping
+
+from gs.runtime import ENV as SHARING_ENV
 
 UNDER_SLURM_VARS = ("SLURM_JOB_ID", "SLURM_JOBID")
 
@@ -141,12 +143,13 @@ def job_gpu(wants_gpu: bool, log=print) -> Iterator[str | None]:
         return
     if under_slurm():
         log(f"gpu: CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')} (set by SLURM)")
-        yield os.environ.get("CUDA_VISIBLE_DEVICES")
+        with _sharing("slurm"):
+            yield os.environ.get("CUDA_VISIBLE_DEVICES")
         return
     devices = visible_gpus()
     per_device = jobs_per_gpu()
-    if len(devices) <= 1:  # nothing to choose: Snakemake's gpu resource caps the jobs
-        yield devices[0] if devices else None
+    if not devices:  # no GPU here (GS_BENCH_GPUS=0, or a CPU machine): nothing to claim
+        yield None
         return
     if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
         log("gpu: CUDA already initialised in this process; not claiming a GPU slot")
@@ -154,9 +157,10 @@ def job_gpu(wants_gpu: bool, log=print) -> Iterator[str | None]:
         return
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     t0 = time.monotonic()
-    with gpu_slot(devices, per_device=per_device) as device:
+    sharing = "exclusive" if per_device == 1 else f"shared:{per_device}"
+    with gpu_slot(devices, per_device=per_device) as device, _sharing(sharing):
         os.environ["CUDA_VISIBLE_DEVICES"] = device
-        log(f"gpu: CUDA_VISIBLE_DEVICES={device} (slot of {','.join(devices)}, "
+        log(f"gpu: CUDA_VISIBLE_DEVICES={device} (slot of {','.join(devices)}, {sharing}, "
             f"waited {time.monotonic() - t0:.1f} s)")
         try:
             yield device
@@ -165,3 +169,17 @@ def job_gpu(wants_gpu: bool, log=print) -> Iterator[str | None]:
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+@contextlib.contextmanager
+def _sharing(value: str) -> Iterator[None]:
+    """Tell the job (gs.runtime.gpu_sharing) how it holds its GPU, for the block."""
+    before = os.environ.get(SHARING_ENV)
+    os.environ[SHARING_ENV] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SHARING_ENV, None)
+        else:
+            os.environ[SHARING_ENV] = before

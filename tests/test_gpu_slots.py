@@ -136,3 +136,37 @@ def test_jobs_per_gpu_reads_the_environment():
     for bad in ("0", "two", "-1"):
         with pytest.raises(ValueError, match="GS_BENCH_JOBS_PER_GPU"):
             gpu_slots.jobs_per_gpu({"GS_BENCH_JOBS_PER_GPU": bad})
+
+
+def test_one_gpu_jobs_run_alone_and_record_it(tmp_path, monkeypatch):
+    """On a machine with ONE GPU a second GPU job waits for the first (solo timings), and each
+    job's results can tell that it had the GPU alone."""
+    from gs.runtime import gpu_sharing
+
+    monkeypatch.setenv("GS_BENCH_GPU_LOCKS", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    for var in gpu_slots.UNDER_SLURM_VARS + ("GS_BENCH_GPUS", "GS_BENCH_JOBS_PER_GPU"):
+        monkeypatch.delenv(var, raising=False)
+    assert gpu_sharing()["exclusive"] is None  # outside the pipeline: unknown
+    with gpu_slots.job_gpu(True, log=lambda msg: None) as dev:
+        assert dev == "0"
+        assert gpu_sharing() == {"exclusive": True, "jobs_per_gpu": 1,
+                                 "how": "gpu slot lock, one job per GPU"}
+        with pytest.raises(TimeoutError):  # the only GPU is taken: a second job waits
+            with gpu_slots.gpu_slot(["0"], tmp_path, poll=0.05, timeout=0.3):
+                pass
+    assert gpu_sharing()["exclusive"] is None
+
+
+def test_opt_in_sharing_is_recorded(tmp_path, monkeypatch):
+    from gs.runtime import gpu_sharing
+
+    monkeypatch.setenv("GS_BENCH_GPU_LOCKS", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("GS_BENCH_JOBS_PER_GPU", "2")
+    for var in gpu_slots.UNDER_SLURM_VARS + ("GS_BENCH_GPUS",):
+        monkeypatch.delenv(var, raising=False)
+    with gpu_slots.job_gpu(True, log=lambda msg: None):
+        assert gpu_sharing()["exclusive"] is False and gpu_sharing()["jobs_per_gpu"] == 2
+        with gpu_slots.gpu_slot(["0"], tmp_path, per_device=2, timeout=1) as other:
+            assert other == "0"  # the second seat of the same GPU

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from gs.hashing import sha256_file
+from gs.runtime import gpu_sharing
 
 import torch
 
@@ -83,11 +84,12 @@ def sha256_files(paths: Iterable[str | Path]) -> dict[str, str | None]:
 
 
 def describe_device(device: str | torch.device | None = None) -> dict[str, str | None]:
-    """{"type": "cuda"|"cpu"|..., "name": GPU name or CPU description}."""
+    """{"type": "cuda"|"cpu"|..., "name": GPU name or CPU description}; on a GPU also how the job
+    held it (``gpu_sharing``: whether its timings are solo figures)."""
     dev = torch.device(device) if device is not None else (
         torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
     if dev.type == "cuda":
-        return {"type": "cuda", "name": torch.cuda.get_device_name(dev)}
+        return {"type": "cuda", "name": torch.cuda.get_device_name(dev), "gpu_sharing": gpu_sharing()}
     return {"type": dev.type, "name": platform.processor() or platform.machine() or None}
 
 

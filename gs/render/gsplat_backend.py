@@ -48,7 +48,29 @@ def _gsplat():
                                  "install gsplat>=1.5,<1.6 (pip install 'gs-bench[gpu]')") from exc
     if not torch.cuda.is_available():
         raise BackendUnavailable("gsplat backend: CUDA is not available")
+    _load_cuda_extension()
     return rasterization, spherical_harmonics
+
+
+def _load_cuda_extension() -> None:
+    """Load gsplat's CUDA library now, compiling it on the first use on this machine, behind a
+    machine-wide lock so that jobs starting together compile it once (gs.render.extension_build)."""
+    from gs.render.extension_build import load_once, torch_extensions_root
+
+    def load():
+        from gsplat.cuda._backend import _C
+
+        return _C
+
+    try:
+        lib = load_once(load, torch_extensions_root() / "gsplat_cuda.gs-bench.lock",
+                        what="gsplat CUDA extension")
+    except Exception as exc:  # a failed compile: name it, and let `auto` fall back
+        raise BackendUnavailable(f"gsplat backend: its CUDA extension failed to build or load "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    if lib is None:
+        raise BackendUnavailable("gsplat backend: no prebuilt CUDA extension and no CUDA toolkit "
+                                 "(nvcc) to compile one; install the CUDA toolkit")
 
 
 _rasterization, _spherical_harmonics = _gsplat()  # fail at import so the registry loader reports it unavailable

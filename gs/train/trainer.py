@@ -28,6 +28,7 @@ from gs.data.scene import Scene
 from gs.model import GaussianModel
 from gs.render import get_backend, resolve_backend_name
 from gs.render.base import RenderOutput
+from gs.runtime import gpu_sharing
 from gs.train import ops
 from gs.train.loss import TrainingLoss, photometric_loss
 from gs.train.strategy import REFERENCE_ITERATIONS, Strategy, TrainContext
@@ -354,6 +355,7 @@ class Trainer:
             "num_gaussians": self.model.num_gaussians,
             "backend": self.backend_name,
             "device": str(self.device),
+            "gpu_sharing": gpu_sharing() if self.device.type == "cuda" else None,
             "peak_memory_bytes": int(torch.cuda.max_memory_allocated(self.device)) if self.device.type == "cuda" else None,
             "peak_memory_bytes_reason": None if self.device.type == "cuda" else "CPU run: GPU memory not applicable",
             "seed": cfg.seed,
