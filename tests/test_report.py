@@ -263,3 +263,54 @@ def test_strips(tmp_path):
     assert strip.height == 10 + 18 and strip.width == 12 + 12 + GAP
     with pytest.raises(ValueError, match="out of range"):
         write_strips([("3dgs", base)], tmp_path / "s2", views=[7])
+
+
+def _with(path: Path, **changes) -> Path:
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        data[key] = value
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_rows_are_compared_with_their_own_input_and_collapses_are_flagged(tmp_path):
+    """A codec row is measured against the model it compresses (hgsc@gns vs gns, not vs 3dgs);
+    a run > 3 dB below its reference is flagged in the per-run CSV, the table and its notes."""
+    res = tmp_path / "res"
+    paths = [
+        _metrics_json(res / "a", "llff", "fern", "3dgs", "default", 26.0, 0.8, None, 100_000_000, 400_000),
+        _metrics_json(res / "b", "llff", "fern", "gns", "15pct", 26.5, 0.8, None, 20_000_000, 60_000),
+        _metrics_json(res / "c", "llff", "fern", "hgsc@gns", "default@15pct", 26.2, 0.8, None, 4_000_000, 55_000),
+        _metrics_json(res / "d", "llff", "fern", "edim", "default", 14.6, 0.4, None, 50_000, 173),
+    ]
+    df = collect_results(paths)
+    row = df.set_index("method").loc["hgsc@gns"]
+    assert (row["ref_method"], row["ref_variant"]) == ("gns", "15pct")
+    assert row["delta_psnr_ref"] == pytest.approx(-0.3) and row["size_ratio_ref"] == pytest.approx(5.0)
+    assert df.set_index("method").loc["gns", "delta_psnr_ref"] == pytest.approx(0.5)
+    assert df.set_index("method").loc["edim", "flag"] == "-11.4 dB vs 3dgs"
+    assert df.set_index("method").loc["gns", "flag"] == ""
+    md = markdown_table(df, "llff")
+    assert "| ⚠ edim |" in md and "| ⚠ gns" not in md and "hgsc@gns default@15pct (over gns 15pct)" in md
+    edim_row = next(ln for ln in md.splitlines() if ln.startswith("| ⚠ edim"))
+    assert "**" not in edim_row  # a failed run is not ranked best at anything
+    assert "failed on this data (fern: -11.4 dB vs 3dgs)" in md
+    assert "$\\triangle$ edim" in latex_table(df, "llff")
+
+
+def test_timings_from_a_shared_gpu_are_marked(tmp_path):
+    res = tmp_path / "res"
+    shared = {"type": "cuda", "name": "GPU", "gpu_sharing": {"exclusive": False, "jobs_per_gpu": 2, "how": "x"}}
+    solo = {"type": "cuda", "name": "GPU", "gpu_sharing": {"exclusive": True, "jobs_per_gpu": 1, "how": "x"}}
+    paths = [
+        _with(_metrics_json(res / "a", "llff", "fern", "3dgs", "default", 26.0, 0.8, None, 10, 4), device=solo,
+              extra={"train_gpu_sharing": solo["gpu_sharing"]}),
+        _with(_metrics_json(res / "b", "llff", "fern", "gns", "15pct", 26.5, 0.8, None, 5, 2), device=solo,
+              extra={"train_gpu_sharing": shared["gpu_sharing"]}),
+    ]
+    df = collect_results(paths)
+    assert list(df.sort_values("method")["solo_timings"]) == [True, False]
+    md = markdown_table(df, "llff")
+    lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| 3dgs") or ln.startswith("| gns")}
+    assert "1.0†" in lines["gns 15pct"] and "†" not in lines["3dgs"]
+    assert "not solo figures" in md

@@ -41,6 +41,8 @@ DATASET_TITLES = {
     "nerf_synthetic": "NeRF-Synthetic",
     "blender": "NeRF-Synthetic",
 }
+#: per-row comparisons with the run a row is compared with (see add_reference_columns)
+REFERENCE_COLUMNS = ["delta_psnr_ref", "size_ratio_ref", "ref_iterations"]
 METRIC_COLUMNS = ["psnr", "ssim", "lpips", "size_bytes", "size_mb", "num_gaussians", "train_seconds",
                   "encode_seconds", "decode_seconds", "fps", "peak_gpu_memory_bytes"]
 # column -> True when higher is better; the columns a table ranks (best bold, second underlined)
@@ -48,14 +50,19 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "size_mb": False
                     "fps": True, "train_minutes": False}
 DEFAULT_RANKED = ("psnr", "ssim", "lpips", "size_mb", "num_gaussians")
 # displayed decimals (ranking uses the displayed value, so equal-looking numbers tie)
-DECIMALS = {"psnr": 2, "ssim": 3, "lpips": 3, "train_minutes": 1, "fps": 0, "gap_psnr": 2}
+DECIMALS = {"psnr": 2, "ssim": 3, "lpips": 3, "train_minutes": 1, "fps": 0, "gap_psnr": 2, "delta_psnr_ref": 2,
+            "size_ratio_ref": 1}
 COLUMN_TITLES = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "size_mb": "Size [MB]↓",
                  "num_gaussians": "#Gaussians↓", "train_minutes": "Train [min]", "fps": "FPS",
-                 "gap_psnr": "ΔPSNR vs paper"}
+                 "gap_psnr": "ΔPSNR vs paper", "delta_psnr_ref": "ΔPSNR vs input", "size_ratio_ref": "× smaller"}
 LATEX_TITLES = {"psnr": r"PSNR$\uparrow$", "ssim": r"SSIM$\uparrow$", "lpips": r"LPIPS$\downarrow$",
                 "size_mb": r"Size [MB]$\downarrow$", "num_gaussians": r"\#Gaussians$\downarrow$",
-                "train_minutes": "Train [min]", "fps": "FPS", "gap_psnr": r"$\Delta$PSNR vs paper"}
-TABLE_COLUMNS = ("psnr", "ssim", "lpips", "size_mb", "num_gaussians", "train_minutes", "fps", "gap_psnr")
+                "train_minutes": "Train [min]", "fps": "FPS", "gap_psnr": r"$\Delta$PSNR vs paper",
+                "delta_psnr_ref": r"$\Delta$PSNR vs input", "size_ratio_ref": r"$\times$ smaller"}
+#: columns whose value is a timing: marked † when measured on a shared GPU
+SHARED_GPU_COLUMNS = ("train_minutes", "fps")
+TABLE_COLUMNS = ("psnr", "ssim", "lpips", "size_mb", "num_gaussians", "delta_psnr_ref", "size_ratio_ref",
+                 "train_minutes", "fps", "gap_psnr")
 
 
 # ---------------------------------------------------------------------------- labels / order
@@ -81,6 +88,7 @@ def method_order(methods: Iterable[str]) -> list[str]:
 def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
     metrics = data.get("metrics", {})
     timings = data.get("timings", {})
+    extra = data.get("extra") or {}
     row: dict[str, Any] = {
         "dataset": data["dataset"], "scene": data["scene"], "method": data["method"],
         "variant": data["variant"], "seed": data.get("seed"),
@@ -96,12 +104,87 @@ def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
         "resolution": data.get("protocol", {}).get("resolution"),
         "lpips_net": data.get("protocol", {}).get("lpips_net"),
         "backend": data.get("backend"), "device": (data.get("device") or {}).get("name"),
+        "iterations": extra.get("iterations"),
+        "solo_timings": _solo_timings(data),
+        "collapse": _collapse_reason(extra.get("collapse")),
         "git_commit": data.get("git_commit"), "schema_version": data.get("schema_version"),
         "path": str(path),
     }
     if row["size_mb"] is None and row["size_bytes"] is not None:
         row["size_mb"] = row["size_bytes"] / MB
     return row
+
+
+def _solo_timings(data: dict[str, Any]) -> bool | None:
+    """True when every job behind this row's timings had its GPU alone (training and
+    evaluation), False when one of them shared it, None when unknown (CPU rows are solo)."""
+    device = data.get("device") or {}
+    if device.get("type") not in (None, "cuda"):
+        return True
+    flags = [(device.get("gpu_sharing") or {}).get("exclusive"),
+             ((data.get("extra") or {}).get("train_gpu_sharing") or {}).get("exclusive")]
+    if any(f is False for f in flags):
+        return False
+    return True if all(f is True for f in flags) else None
+
+
+def _collapse_reason(flag: Any) -> str | None:
+    """The trainer's collapse flag (train_stats ``collapse``) as one line, or None."""
+    if not flag:
+        return None
+    if isinstance(flag, dict):
+        return str(flag.get("reason") or flag)
+    return str(flag)
+
+
+def reference_of(method: str, variant: str) -> tuple[str, str] | None:
+    """The run a row is compared with: a codec over a model (``hgsc@gns``, ``p0_b10@15pct``)
+    with the model it compresses (``gns``, ``15pct``); any other method with the baseline
+    ``3dgs``/``default`` of the same scene and seed; the baseline itself with nothing."""
+    if "@" in method:
+        base_method = method.split("@", 1)[1]
+        base_variant = variant.split("@", 1)[1] if "@" in variant else "default"
+        return base_method, base_variant
+    if method == "3dgs":
+        return None
+    return "3dgs", "default"
+
+
+#: a run this far (dB) below the run it is compared with is flagged as failed, not ranked quietly
+COLLAPSE_DB = 3.0
+
+
+def add_reference_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Per row: ``ref_method``/``ref_variant`` (see :func:`reference_of`), ``ref_psnr``,
+    ``delta_psnr_ref`` (this PSNR minus the reference's, same scene and seed),
+    ``size_ratio_ref`` (reference size / this size), ``ref_iterations``, and ``flag``: a
+    short text when the run fell more than :data:`COLLAPSE_DB` dB below its reference or
+    its training collapsed, else empty."""
+    df = df.copy()
+    refs = [reference_of(m, v) for m, v in zip(df["method"], df["variant"])]
+    df["ref_method"] = [r[0] if r else None for r in refs]
+    df["ref_variant"] = [r[1] if r else None for r in refs]
+    seed = df["seed"].fillna(-1)
+    key = list(zip(df["dataset"], df["scene"], df["method"], df["variant"], seed))
+    lookup = {k: i for i, k in zip(df.index, key)}
+    ref_rows = [lookup.get((d, s, rm, rv, sd)) if rm else None
+                for d, s, rm, rv, sd in zip(df["dataset"], df["scene"], df["ref_method"], df["ref_variant"], seed)]
+    def take(col):
+        return [df.at[i, col] if i is not None else float("nan") for i in ref_rows]
+    df["ref_psnr"] = pd.to_numeric(pd.Series(take("psnr"), index=df.index), errors="coerce")
+    df["delta_psnr_ref"] = df["psnr"] - df["ref_psnr"]
+    df["size_ratio_ref"] = pd.to_numeric(pd.Series(take("size_bytes"), index=df.index), errors="coerce") / df["size_bytes"]
+    df["ref_iterations"] = pd.to_numeric(pd.Series(take("iterations"), index=df.index), errors="coerce")
+    flags = []
+    for _, r in df.iterrows():
+        parts = []
+        if pd.notna(r["delta_psnr_ref"]) and r["delta_psnr_ref"] < -COLLAPSE_DB:
+            parts.append(f"{r['delta_psnr_ref']:+.1f} dB vs {submethod_label(r['ref_method'], r['ref_variant'])}")
+        if isinstance(r.get("collapse"), str) and r["collapse"]:
+            parts.append(f"training collapsed: {r['collapse']}")
+        flags.append("; ".join(parts))
+    df["flag"] = flags
+    return df
 
 
 def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -113,11 +196,12 @@ def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     cols = ["dataset", "scene", "method", "variant", "seed", "psnr", "ssim", "lpips", "size_bytes",
             "size_mb", "num_gaussians", "train_seconds", "encode_seconds", "decode_seconds", "eval_seconds",
             "fps", "fps_device", "peak_gpu_memory_bytes", "num_test_views", "resolution", "lpips_net",
-            "backend", "device", "git_commit", "schema_version", "path"]
+            "backend", "device", "iterations", "solo_timings", "collapse", "git_commit", "schema_version",
+            "path"]
     df = pd.DataFrame(rows, columns=cols)
-    for c in METRIC_COLUMNS + ["eval_seconds"]:
+    for c in METRIC_COLUMNS + ["eval_seconds", "iterations"]:
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    return df
+    return add_reference_columns(df)
 
 
 def write_results_csv(df: pd.DataFrame, path: str | Path) -> Path:
@@ -134,7 +218,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     ``n_scenes`` / ``n_scenes_dataset`` (scenes of that dataset anywhere in ``df``),
     ``n_seeds``, and ``<metric>_std``: the standard deviation over seeds of the dataset mean
     (NaN with one seed). A metric missing for any scene gives NaN (never a partial mean)."""
-    value_cols = [c for c in METRIC_COLUMNS if c in df.columns]
+    value_cols = [c for c in METRIC_COLUMNS + REFERENCE_COLUMNS if c in df.columns]
     keys = ["dataset", "method", "variant"]
     if df.empty:
         return pd.DataFrame(columns=keys + value_cols + ["n_scenes", "n_scenes_dataset", "n_seeds"])
@@ -153,6 +237,16 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     if "train_seconds_std" in out:
         out["train_minutes_std"] = out["train_seconds_std"] / 60.0
     out["submethod"] = [submethod_label(m, v) for m, v in zip(out["method"], out["variant"])]
+    texts = {"flag": lambda s: "; ".join(f"{sc}: {t}" for sc, t in s if t),
+             "ref_method": lambda s: next((t for _, t in s if t), None),
+             "ref_variant": lambda s: next((t for _, t in s if t), None)}
+    for col, join in texts.items():
+        if col in d:
+            grouped = {k: join(list(zip(g["scene"], g[col]))) for k, g in d.groupby(keys, sort=False)}
+            out[col] = [grouped.get(k) for k in zip(out["dataset"], out["method"], out["variant"])]
+    if "solo_timings" in d:
+        shared = {k: bool((g["solo_timings"] == False).any()) for k, g in d.groupby(keys, sort=False)}  # noqa: E712
+        out["shared_gpu"] = [shared.get(k, False) for k in zip(out["dataset"], out["method"], out["variant"])]
     order = {m: i for i, m in enumerate(method_order(out["method"]))}
     out["_o"] = out["method"].map(order)
     out = out.sort_values(["dataset", "_o", "size_mb", "variant"], na_position="last").drop(columns="_o")
@@ -297,8 +391,10 @@ def _fmt(col: str, v: Any) -> str:
     if col == "size_mb":
         v = float(v)
         return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3g}"
-    if col == "gap_psnr":
+    if col in ("gap_psnr", "delta_psnr_ref"):
         return f"{float(v):+.2f}"
+    if col == "size_ratio_ref":
+        return f"{float(v):.1f}x"
     return f"{float(v):.{DECIMALS.get(col, 3)}f}"
 
 
@@ -336,7 +432,8 @@ def table_rows(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
     """The rows of one dataset's table: ours (aggregated over scenes) with each method's
     paper rows after its own; ``gap_psnr`` = our PSNR - the paper's PSNR of the same method
     and variant. Columns ``mark_<col>`` hold "best"/"second"/"" (ranked among our rows only
-    unless ``rank_paper_rows``: paper numbers come from other hardware and code)."""
+    unless ``rank_paper_rows``: paper numbers come from other hardware and code; flagged runs,
+    see :func:`add_reference_columns`, are never ranked)."""
     agg = aggregate(df) if "n_scenes" not in df.columns else df
     ours = agg[agg["dataset"] == dataset].copy()
     ours["row_kind"] = "ours"
@@ -356,7 +453,8 @@ def table_rows(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
     for m in method_order(list(ours["method"]) + list(pap["method"])):
         rows.append(ours[ours["method"] == m])
         rows.append(pap[pap["method"] == m])
-    keep = (["row_kind", "label", "method", "variant", "n_scenes", "n_scenes_dataset", "n_seeds"] + list(columns)
+    keep = (["row_kind", "label", "method", "variant", "n_scenes", "n_scenes_dataset", "n_seeds", "ref_method",
+             "ref_variant", "flag", "shared_gpu", "iterations", "ref_iterations"] + list(columns)
             + [f"{c}_std" for c in columns])
     rows = [r.reindex(columns=keep) for r in rows if len(r)]
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=keep)
@@ -364,9 +462,15 @@ def table_rows(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
         out[f"mark_{col}"] = ""
         if col in ranked and col in HIGHER_IS_BETTER:
             pool = out if rank_paper_rows else out[out["row_kind"] == "ours"]
+            pool = pool[~_flagged(pool)]  # a failed run is not ranked
             for idx, mark in _marks(pd.to_numeric(pool[col], errors="coerce"), HIGHER_IS_BETTER[col], col).items():
                 out.at[idx, f"mark_{col}"] = mark
     return out
+
+
+def _flagged(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose ``flag`` holds a text (a failed run)."""
+    return rows["flag"].map(lambda t: isinstance(t, str) and bool(t))
 
 
 def _cell(row: pd.Series, col: str, style: str) -> str:
@@ -383,6 +487,8 @@ def _cell(row: pd.Series, col: str, style: str) -> str:
         s = f"<u>{s}</u>" if style == "md" else rf"\underline{{{s}}}"
     if spread:
         s += f" ± {spread}" if style == "md" else rf" {{\scriptsize$\pm${spread}}}"
+    if col in SHARED_GPU_COLUMNS and row.get("shared_gpu") is True and s not in ("–", "--"):
+        s += "†" if style == "md" else r"$^\dagger$"
     return s
 
 
@@ -398,6 +504,13 @@ def _label(row: pd.Series, style: str) -> str:
         lab = f"*{lab}*"
     if partial:
         lab += f" ({int(row['n_scenes'])}/{int(row['n_scenes_dataset'])} scenes)"
+    if row["row_kind"] == "ours" and isinstance(row.get("ref_method"), str) and "@" in str(row["method"]):
+        ref = submethod_label(row["ref_method"], row["ref_variant"])
+        if style == "latex":
+            ref = ref.replace("_", r"\_")
+        lab += f" (over {ref})"
+    if row["row_kind"] == "ours" and isinstance(row.get("flag"), str) and row["flag"]:
+        lab = ("⚠ " + lab) if style == "md" else (r"$\triangle$ " + lab)
     return lab
 
 
@@ -407,10 +520,35 @@ def _footer(paper: pd.DataFrame | None, dataset: str, rows: pd.DataFrame | None 
     seeds = pd.to_numeric(rows["n_seeds"], errors="coerce").max() if rows is not None and "n_seeds" in rows else None
     if seeds is not None and seeds > 1:
         notes.append(f"Over {int(seeds)} seeds: mean ± standard deviation of the dataset value over seeds.")
+    notes.append("ΔPSNR vs input / × smaller: against the run a row starts from (a codec: the model it "
+                 "compresses, named in the row; any other method: the 3DGS baseline of the same scene and seed).")
+    if rows is not None and "iterations" in rows:
+        ours = rows[rows["row_kind"] == "ours"]
+        longer = ours[pd.to_numeric(ours["iterations"], errors="coerce")
+                      > pd.to_numeric(ours["ref_iterations"], errors="coerce")]
+        for _, r in longer.iterrows():
+            notes.append(f"{r['label']}: trained {int(r['iterations'])} iterations, its input "
+                         f"{int(r['ref_iterations'])}.")
+    if rows is not None and "shared_gpu" in rows and (rows["shared_gpu"] == True).any():  # noqa: E712
+        notes.append("† timings from a GPU shared with other jobs (GS_BENCH_JOBS_PER_GPU > 1): not solo figures.")
+    if rows is not None and "flag" in rows:
+        for _, r in rows[(rows["row_kind"] == "ours") & _flagged(rows)].iterrows():
+            why = method_note(r["method"])
+            notes.append(f"⚠ {r['label']} failed on this data ({r['flag']})" + (f": {why}" if why else "."))
     if paper is not None and len(paper):
         for src in dict.fromkeys(paper.loc[paper["dataset"] == dataset, "source"].dropna()):
             notes.append(f"Paper rows: {src}")
     return notes
+
+
+def method_note(method: str) -> str | None:
+    """The method's own word on when it fails (its spec's ``failure_note``), for flagged rows."""
+    try:
+        from gs.methods.registry import get_method
+
+        return getattr(get_method(str(method).split("@", 1)[0]), "failure_note", None)
+    except Exception:  # unknown or unloadable method: the flag stands without a note
+        return None
 
 
 def markdown_table(df: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None,
