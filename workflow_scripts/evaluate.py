@@ -18,9 +18,12 @@ with _setup.logged(snakemake):  # noqa: F821
     extra, inputs = {}, [sm.input.model]
     size_bytes, size_reason = Path(sm.input.model).stat().st_size, "PLY file size"
     train = json.loads(Path(sm.input.train_stats).read_text())
-    for k in ("train_seconds", "peak_memory_bytes", "peak_gpu_memory_bytes", "iterations", "starts_from"):
+    for k in ("train_seconds", "peak_memory_bytes", "peak_gpu_memory_bytes", "iterations", "starts_from",
+              "collapse"):
         if k in train:
             extra[k] = train[k]
+    if train.get("gpu_sharing") is not None:  # whether train_seconds is a solo figure
+        extra["train_gpu_sharing"] = train["gpu_sharing"]
     if "codec_stats" in sm.input.keys():
         codec = json.loads(Path(sm.input.codec_stats).read_text())
         size_bytes, size_reason = codec["size_bytes"], "bitstream bytes (every file the decoder reads)"
