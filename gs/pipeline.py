@@ -317,10 +317,22 @@ def scene_location(config: Mapping[str, Any], dataset: str, scene: str) -> tuple
     if src == "local":
         if sc.get("path"):
             return str(sc["path"]), None
-        if not ds.get("root"):
-            raise ConfigError(f"datasets.{dataset}: a local dataset needs 'root' or a 'path' per scene")
-        return f"{ds['root']}/{scene}", None
+        root = ds.get("root") or config.get("local_root")
+        if not root:
+            raise ConfigError(f"datasets.{dataset}: no folder of scenes given; run with "
+                              f"--config local_root=/path/to/scenes (or set 'root' or a 'path' per scene)")
+        if not Path(root).is_dir():
+            raise ConfigError(f"datasets.{dataset}: the scenes folder '{root}' does not exist; run with "
+                              f"--config local_root=/path/to/scenes")
+        return f"{root}/{scene}", None
     raise ConfigError(f"datasets.{dataset}.source: unknown source '{src}'")
+
+
+def check_scene_locations(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` (one line) when a scene's source cannot be located (e.g. a
+    local dataset without a folder), before any job runs."""
+    for dataset, scene in all_scenes(config):
+        scene_location(config, dataset, scene)
 
 
 def generate_params(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:

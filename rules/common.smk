@@ -14,6 +14,7 @@ try:
     RUNS = pipeline.runs(config)
     DOWNLOADS = pipeline.downloads(config)
     CONSTRAINTS = pipeline.wildcard_constraints(config)
+    pipeline.check_scene_locations(config)
 except pipeline.ConfigError as e:
     raise WorkflowError(f"config error: {e}")
 

@@ -286,7 +286,7 @@ def test_local_preset_schema(tmp_path):
 
 def test_each_preset_validates():
     for p in sorted((REPO / "config").glob("*.yaml")):
-        if p.name == "local.yaml":  # points at a folder on the user's disk; its schema is checked below
+        if p.name.startswith("local"):  # read a folder on the user's disk: tests/test_local_presets.py
             continue
         run = snakemake("-n", "--quiet", "rules", "--configfile", str(p))
         assert run.returncode == 0, f"{p.name}: {run.stdout[-2000:]}{run.stderr[-3000:]}"
