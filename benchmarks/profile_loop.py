@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.real_scenes import parse_scene  # noqa: E402
 from gs.data import load_scene  # noqa: E402
 from gs.methods.baseline import BaselineStrategy  # noqa: E402
 from gs.train.trainer import TrainConfig, Trainer  # noqa: E402
@@ -69,6 +68,20 @@ class ProbedBaseline(BaselineStrategy):
         if step >= self.stop:
             raise _Stop
 
+
+
+def parse_scene(arg: str) -> tuple[str, dict]:
+    """``name:images_4``, ``name:r2`` (resolution divisor) or both (``name:images_4:r2``)."""
+    name, *specs = arg.split(":")
+    kw: dict = {}
+    for spec in specs:
+        if spec.startswith("images"):
+            kw["images"] = spec
+        elif spec.startswith("r") and spec[1:].isdigit():
+            kw["resolution"] = int(spec[1:])
+        elif spec:
+            raise SystemExit(f"scene {arg!r}: {spec!r} is neither images_N nor rN")
+    return name, kw
 
 def _labelled(name: str, fn):
     def wrapped(*a, **k):
