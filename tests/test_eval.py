@@ -114,7 +114,7 @@ def test_metrics_module_does_not_import_torchvision():
 # ---------------------------------------------------------------------------- evaluate_model
 def _tiny_scene(n_test: int = 3, w: int = 12, h: int = 9, white: bool = False):
     from gs.data.scene import Scene
-    from gs.render.base import Camera
+    from gs.camera import Camera
 
     g = torch.Generator().manual_seed(1)
 

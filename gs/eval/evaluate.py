@@ -9,6 +9,10 @@ The JSON (``SCHEMA_VERSION``) is self-describing: protocol, per-image and mean m
 size, #Gaussians, timings, FPS, peak GPU memory, seed, versions, git commit, input hashes,
 backend and device. A value that is missing is ``null`` with a ``<key>_reason`` string beside
 it in the same object; nothing is invented.
+
+:func:`evaluate_model` runs the steps in order, each usable on its own: :func:`render_and_score`
+(the metric pass, also the warm-up), :func:`measure_fps` and :func:`peak_memory`, then
+:func:`metrics_record` written with :func:`gs.io.write_json`.
 """
 
 from __future__ import annotations

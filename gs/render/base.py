@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-from gs.camera import Camera
+from gs.camera import Camera  # the shared camera (below data and render); backends take it from here
 
 
 @dataclass
