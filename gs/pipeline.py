@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from gs.io import archive_name, archive_stem  # noqa: F401  (archive_stem: used by rules/common.smk)
+
 NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 _NAME = re.compile(NAME_RE + r"\Z")
 SEP = "@"
@@ -263,27 +265,10 @@ def scene_protocol(config: Mapping[str, Any], dataset: str, scene: str) -> dict[
 def archive_file(ds: Mapping[str, Any]) -> str:
     if ds.get("archive"):
         return ds["archive"]
-    return archive_name(ds["url"])
-
-
-def archive_name(url: str) -> str:
-    """The file name a URL's archive is stored under (its last path component)."""
-    import urllib.parse
-    from pathlib import PurePosixPath
-
-    if url.startswith("gdrive:"):
-        return url.split(":", 1)[1]
-    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
-    if not name:
-        raise ConfigError(f"cannot tell a file name from URL '{url}'; give 'archive:' in the config")
-    return name
-
-
-def archive_stem(name: str) -> str:
-    for suf in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".zip", ".tar"):
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return name
+    try:
+        return archive_name(ds["url"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
 
 
 def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -493,65 +478,7 @@ def load_scene_from_manifest(manifest: str | Path):
     return load_scene(info["path"], **info["protocol"])
 
 
-# ------------------------------------------------------------------------------ report helpers
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f3f3f3; position: sticky; top: 0; }
-td:nth-child(-n+4), th:nth-child(-n+4) { text-align: left; }
-tr:hover td { background: #f8f8ff; }
-p.note { font-size: 12px; color: #555; }
-"""
-
-
-def _page(title: str, body: str) -> str:
-    from html import escape
-
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{_CSS}</style></head>\n<body>\n<h2>{escape(title)}</h2>\n{body}\n</body></html>\n")
-
-
-def write_html_table(df, path: str | Path, *, title: str, table_id: str = "results-table") -> Path:
-    """A self-contained HTML page with ``df`` as a table (the report shows it in a frame)."""
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            if v != v:  # NaN
-                return "–"
-            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
-        return str(v)
-
-    body = df.to_html(index=False, table_id=table_id, border=0, na_rep="–", formatters={
-        c: fmt for c in df.columns}, escape=True)
-    path = Path(path)
-    path.write_text(_page(title, body))
-    return path
-
-
-def markdown_to_html(md: str, *, title: str, table_id: str) -> str:
-    """The Markdown table (with ``**best**``, ``<u>second</u>``, ``*paper*``) as HTML."""
-    from html import escape
-
-    def inline(s: str) -> str:
-        s = escape(s.strip()).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
-        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
-        return re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<i>\1</i>", s)
-
-    lines = md.splitlines()
-    rows = [ln for ln in lines if ln.startswith("|")]
-    notes = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("|") and not ln.startswith("#")]
-    html = [f'<table id="{table_id}">']
-    for i, ln in enumerate(rows):
-        cells = ln.strip().strip("|").split("|")
-        if i == 1 and all(set(c.strip()) <= set("-:") for c in cells):
-            continue
-        tag = "th" if i == 0 else "td"
-        html.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
-    html.append("</table>")
-    html += [f'<p class="note">{inline(n)}</p>' for n in notes]
-    return _page(title, "\n".join(html))
-
-
+# ------------------------------------------------------------------------------ report inputs
 def strip_runs(runs: list[tuple[str, str, str]], methods: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     """(label, metrics path) for a comparison strip: the baseline (first training method of
     the registry) first, then one run per method, its default variant when present."""
@@ -572,54 +499,3 @@ def strip_runs(runs: list[tuple[str, str, str]], methods: Mapping[str, Any] | No
         pick = next(((v, p) for v, p in by_method[m] if v.split(SEP, 1)[0] == default), by_method[m][0])
         out.append((f"{m} {pick[0]}", pick[1]))
     return out
-
-
-def provenance_html(info: Mapping[str, Any]) -> str:
-    from html import escape
-    import json
-
-    def table(d: Mapping[str, Any]) -> str:
-        rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in d.items())
-        return f"<table>{rows}</table>"
-
-    body = [f"<p>git commit: <code>{escape(str(info.get('git_commit')))}</code></p>",
-            "<h3>Versions</h3>", table(info.get("versions") or {}),
-            "<h3>Protocol</h3>", f"<pre>{escape(json.dumps(info.get('protocol'), indent=2, default=str))}</pre>",
-            "<h3>Configuration</h3>", f"<pre>{escape(json.dumps(info.get('config'), indent=2, default=str))}</pre>"]
-    shared = [r for r in info.get("runs") or [] if r.get("starts_from")]
-    if shared:  # runs that did not train their first iterations themselves
-        body += ["<h3>Shared training prefixes</h3>",
-                 "<p>These runs start from the baseline's saved state instead of training the same "
-                 "first iterations again:</p>",
-                 table({f"{r['dataset']}/{r['scene']}/{r['method']}/{r['variant']}":
-                        f"{r['starts_from']['run']} at iteration {r['starts_from']['iteration']}" for r in shared})]
-    return _page("GS Bench: provenance", "\n".join(body))
-
-
-# ------------------------------------------------------------------------------ resume safety
-def run_fingerprint(*parts: Any) -> str:
-    """A stable hash of everything a training run depends on (params, settings, scene manifest)."""
-    import hashlib
-    import json
-
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def guard_checkpoints(run_dir: str | Path, fingerprint: str) -> bool:
-    """Keep ``run_dir/checkpoints`` only when it belongs to the same run (same fingerprint).
-
-    Snakemake removes a job's declared outputs before rerunning it, but the checkpoints are
-    deliberately not outputs (so a killed job resumes). When the job reruns because its inputs
-    or params changed, resuming would continue a different run: drop the checkpoints then.
-    Returns True when checkpoints were kept for resuming."""
-    import shutil
-
-    ckpt = Path(run_dir) / "checkpoints"
-    stamp = ckpt / "RUN_FINGERPRINT"
-    keep = ckpt.is_dir() and stamp.is_file() and stamp.read_text().strip() == fingerprint
-    if ckpt.exists() and not keep:
-        shutil.rmtree(ckpt)
-    ckpt.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
-    return keep and any(ckpt.glob("ckpt_*"))

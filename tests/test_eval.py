@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gs.eval import evaluate as evaluate_mod
-from gs.eval.evaluate import REQUIRED_KEYS, evaluate_model, write_json_atomic
+from gs.eval.evaluate import REQUIRED_KEYS, EvalViews, evaluate_model, measure_fps, peak_memory, render_and_score
 from gs.eval.metrics import LpipsMetric, from_uint8, psnr, ssim, to_uint8
 from gs.eval.provenance import describe_device, git_commit, sha256_file, sha256_files, versions
+from gs.io import json_safe, write_json
 
 
 # ---------------------------------------------------------------------------- PSNR
@@ -113,7 +114,7 @@ def test_metrics_module_does_not_import_torchvision():
 # ---------------------------------------------------------------------------- evaluate_model
 def _tiny_scene(n_test: int = 3, w: int = 12, h: int = 9, white: bool = False):
     from gs.data.scene import Scene
-    from gs.render.base import Camera
+    from gs.camera import Camera
 
     g = torch.Generator().manual_seed(1)
 
@@ -264,13 +265,43 @@ def test_evaluate_model_torch_backend(tmp_path):
     _check_nulls_have_reasons(data)
 
 
-def test_write_json_atomic_keeps_old_file_on_failure(tmp_path):
+def test_write_json_keeps_old_file_on_failure(tmp_path):
     p = tmp_path / "m.json"
-    write_json_atomic({"a": 1}, p)
-    with pytest.raises(ValueError):
-        write_json_atomic({"a": float("nan")}, p)  # strict JSON refuses NaN
+    write_json(p, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(p, {"a": object()})  # not JSON: the old file stays, no temporary file is left
     assert json.loads(p.read_text()) == {"a": 1}
     assert [q.name for q in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_json_safe_converts_results():
+    data = {1: torch.tensor([0.5, float("nan")]), "n": np.int64(3), "f": np.float32(0.25), "inf": float("inf"),
+            "p": Path("a/b"), "t": (np.bool_(True), torch.tensor(2.0)), "s": "x"}
+    assert json_safe(data) == {"1": [0.5, None], "n": 3, "f": 0.25, "inf": None, "p": "a/b", "t": [True, 2.0],
+                               "s": "x"}
+    assert json.loads(json.dumps(json_safe(data), allow_nan=False))["n"] == 3
+
+
+def test_evaluation_steps_on_a_generated_scene(tmp_path, generated_scene, trained_model):
+    """render_and_score, measure_fps and peak_memory on their own give what evaluate_model
+    records for the same model."""
+    model, run_dir = trained_model
+    views = EvalViews.of(generated_scene, "demo", "torch", "cpu")
+    assert views.backend == "torch" and len(views.cameras) == len(generated_scene.test_cameras) > 0
+    per_image, metrics = render_and_score(model, views, tmp_path / "steps", lpips_metric=LpipsMetric("cpu"),
+                                          progress=False)
+    assert [e["render"] for e in per_image] == [f"renders/{i:05d}.png" for i in range(len(views.cameras))]
+    assert (tmp_path / "steps" / "gt" / "00000.png").is_file()
+    assert metrics["psnr"] == pytest.approx(np.mean([e["psnr"] for e in per_image]))
+    fps = measure_fps(model, views, 0)
+    assert fps["fps"] is None and fps["fps_repeats"] == 0 and "fps_repeats=0" in fps["fps_reason"]
+    assert measure_fps(model, views, 2)["fps"] > 0
+    assert peak_memory(views.device, True, False)["peak_gpu_memory_bytes"] is None
+
+    out = evaluate_model(model, generated_scene, tmp_path / "full", backend="torch", device="cpu", method="3dgs",
+                         dataset="generated", model_path=run_dir / "point_cloud.ply", fps_repeats=0, progress=False)
+    assert out["metrics"] == metrics and out["per_image"] == per_image
+    assert json.loads((tmp_path / "full" / "metrics.json").read_text())["metrics"] == json_safe(metrics)
 
 
 # ---------------------------------------------------------------------------- provenance

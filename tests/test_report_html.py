@@ -114,3 +114,33 @@ def test_report_shows_results_table_and_rd_plot(browser):
           what="RD plot decoded")
     assert img.size["width"] > 100 and img.size["height"] > 100
     browser.save_screenshot(str(ARTIFACTS / "report_rd_plot.png"))
+
+
+# ---------------------------------------------------------------------------- the pages themselves
+def test_markdown_table_page():
+    from gs.report.html import markdown_to_html
+
+    md = ("### Dataset\n\n| Method | PSNR |\n|---|---:|\n| a | **30.00** |\n| *b (paper)* | <u>29.00</u> |\n"
+          "| <script>x</script> | 1 |\n\nPaper rows: somewhere  \nOver 3 seeds  \n")
+    html = markdown_to_html(md, title="GS Bench: t", table_id="table-ds")
+    assert '<table id="table-ds">' in html and html.count("<tr>") == 4
+    assert "<strong>30.00</strong>" in html and "<u>29.00</u>" in html and "<em>b (paper)</em>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html  # raw HTML is shown, not run
+    assert "<h3>" not in html and "<title>GS Bench: t</title>" in html  # the page title replaces the heading
+    assert '<p class="note">Paper rows: somewhere<br />' in html and "Over 3 seeds" in html
+
+
+def test_results_table_and_provenance_pages(tmp_path):
+    import pandas as pd
+
+    from gs.report.html import provenance_html, write_html_table
+
+    df = pd.DataFrame({"method": ["3dgs", "<b>x</b>"], "psnr": [30.123456, float("nan")], "size_bytes": [12345678.0, 1.5]})
+    html = write_html_table(df, tmp_path / "t.html", title="all runs", table_id="results-table").read_text()
+    assert 'id="results-table"' in html and "30.12" in html and "12345678" in html and "–" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    info = {"git_commit": "abc", "versions": {"torch": "2"}, "protocol": {"test_every": 8}, "config": {},
+            "runs": [{"dataset": "d", "scene": "s", "method": "gns", "variant": "v",
+                      "starts_from": {"run": "3dgs/default", "iteration": 15}}]}
+    page = provenance_html(info)
+    assert "<code>abc</code>" in page and "Shared training prefixes" in page and "3dgs/default at iteration 15" in page

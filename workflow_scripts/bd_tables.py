@@ -8,7 +8,7 @@ with _setup.logged(snakemake):  # noqa: F821
 
     import pandas as pd
 
-    from gs.pipeline import markdown_to_html
+    from gs.report.html import markdown_to_html
     from gs.report.bdrate import MEAN_ROW, bd_markdown, bd_tables
 
     sm = snakemake  # noqa: F821

@@ -6,7 +6,7 @@ with _setup.logged(snakemake):  # noqa: F821
 
     import pandas as pd
 
-    from gs.pipeline import markdown_to_html
+    from gs.report.html import markdown_to_html
     from gs.report.tables import aggregate, latex_table, load_paper_results, markdown_table, survey_table
 
     sm = snakemake  # noqa: F821

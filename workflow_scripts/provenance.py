@@ -6,7 +6,7 @@ with _setup.logged(snakemake):  # noqa: F821
     from pathlib import Path
 
     from gs.eval.provenance import git_commit, versions
-    from gs.pipeline import provenance_html
+    from gs.report.html import provenance_html
 
     sm = snakemake  # noqa: F821
     runs = [json.loads(Path(p).read_text()) for p in sm.input]

@@ -2,7 +2,7 @@
 import _setup  # noqa: F401
 
 with _setup.logged(snakemake):  # noqa: F821
-    from gs.pipeline import write_html_table
+    from gs.report.html import write_html_table
     from gs.report.tables import collect_results, write_results_csv
 
     sm = snakemake  # noqa: F821

@@ -4,7 +4,8 @@ import _setup  # noqa: F401
 with _setup.logged(snakemake):  # noqa: F821
     from pathlib import Path
 
-    from gs.pipeline import guard_checkpoints, load_scene_from_manifest, run_fingerprint
+    from gs.pipeline import load_scene_from_manifest
+    from gs.train.checkpoint import checkpoint_fingerprint, guard_checkpoints
     from gs.train.trainer import TrainConfig, train_method
 
     sm = snakemake  # noqa: F821
@@ -23,7 +24,7 @@ with _setup.logged(snakemake):  # noqa: F821
         for param, key in sm.params.from_baseline.items():
             params.setdefault(param, stats[key])
     run_dir = Path(sm.output.model).parent
-    fp = run_fingerprint(sm.wildcards.method, params, s, Path(sm.input.scene).read_text(), init, prefixes)
+    fp = checkpoint_fingerprint(sm.wildcards.method, params, s, Path(sm.input.scene).read_text(), init, prefixes)
     if guard_checkpoints(run_dir, fp):
         print(f"resuming from the checkpoints in {run_dir / 'checkpoints'}")
     if init:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from gs.codecs.base import Codec, CodecContext, bitstream_size
+from gs.io import write_json
 from gs.model import GaussianModel
 
 
@@ -50,8 +51,6 @@ def run_codec(method_id: str, params: dict[str, Any], model_path: str | Path, ou
 
     The bitstream is written to a temporary folder and renamed when complete, so a failed
     encode leaves nothing that looks finished."""
-    from gs.train.trainer import write_json
-
     model_path, out_dir = Path(model_path), Path(out_dir)
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)

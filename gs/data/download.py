@@ -27,8 +27,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gs.hashing import sha256_file  # noqa: F401  (re-exported for callers)
-from gs.pipeline import archive_name  # noqa: F401  (stdlib-only, shared with the DAG code)
+from gs.io import archive_name, sha256_file  # noqa: F401  (re-exported for callers)
 
 CHUNK = 1 << 20
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

@@ -40,7 +40,7 @@ from PIL import Image
 
 from gs.data import colmap, nerf
 from gs.data.scene import Scene, SceneError, ViewSpec, camera_extent, random_init_points
-from gs.render.base import Camera
+from gs.camera import Camera
 
 RANDOM_INIT_POINTS = 100_000
 BLENDER_INIT_HALF_SIDE = 1.3

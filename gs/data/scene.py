@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gs.render.base import Camera
+from gs.camera import Camera
 
 
 class SceneError(ValueError):

@@ -9,16 +9,19 @@ The JSON (``SCHEMA_VERSION``) is self-describing: protocol, per-image and mean m
 size, #Gaussians, timings, FPS, peak GPU memory, seed, versions, git commit, input hashes,
 backend and device. A value that is missing is ``null`` with a ``<key>_reason`` string beside
 it in the same object; nothing is invented.
+
+:func:`evaluate_model` runs the steps in order, each usable on its own: :func:`render_and_score`
+(the metric pass, also the warm-up), :func:`measure_fps` and :func:`peak_memory`, then
+:func:`metrics_record` written with :func:`gs.io.write_json`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gs.camera import Camera
 from gs.eval.metrics import LPIPS_NET, LpipsMetric, from_uint8, psnr, ssim, to_uint8
 from gs.eval.provenance import describe_device, git_commit, sha256_files, versions
+from gs.io import write_json
 
 SCHEMA_VERSION = 1
 MB = 1_000_000
@@ -56,28 +61,6 @@ def _save_png(img_u8: torch.Tensor, path: Path) -> None:
     Image.fromarray(img_u8.cpu().numpy()).save(path)
 
 
-def write_json_atomic(data: dict[str, Any], path: str | Path) -> Path:
-    """Write JSON to a temporary file in the same folder, then rename it over ``path``, so
-    readers (and Snakemake) never see a half-written file. Strict JSON: no NaN/inf."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -96,85 +79,76 @@ def _gt_image(scene_image: torch.Tensor, cam_name: str, h: int, w: int) -> torch
     return gt
 
 
-@torch.no_grad()
-def evaluate_model(
-    model,
-    scene,
-    out_dir: str | Path,
-    *,
-    method: str,
-    dataset: str,
-    variant: str = "default",
-    scene_name: str | None = None,
-    backend: str = "auto",
-    device: str | torch.device | None = None,
-    size_bytes: int | None = None,
-    size_reason: str = "size_bytes not given by the caller",
-    model_path: str | Path | None = None,
-    input_files: list[str | Path] | None = None,
-    extra: dict[str, Any] | None = None,
-    fps_repeats: int | None = None,
-    seed: int = 0,
-    lpips_metric: LpipsMetric | None = None,
-    save_gt: bool = True,
-    progress: bool = True,
-    metrics_name: str = "metrics.json",
-) -> dict[str, Any]:
-    """Render every test view of ``scene`` with ``model``, score it, write
-    ``out_dir/renders/NNNNN.png`` (+ ``out_dir/gt/NNNNN.png`` when ``save_gt``, else each
-    per-image entry names the source image) and ``out_dir/metrics.json``; return the dict.
+@dataclass
+class RunInfo:
+    """What the metrics JSON says about the run besides its scores (see :func:`evaluate_model`)."""
 
-    ``size_bytes``: bytes of what the decoder reads (PLY or bitstream); the caller knows.
-    ``model_path`` / ``input_files``: files hashed into ``input_sha256`` with
-    ``scene.input_files`` (directories hash file by file). ``extra``: timings
-    (``train_seconds``, ``encode_seconds``, ``decode_seconds``, ...) go to ``timings``; any
-    other key is stored under ``extra``. ``fps_repeats``: timed passes over all test views
-    after the metric pass (which is the warm-up); default 5 on CUDA, 1 on CPU; 0 skips FPS.
-    ``lpips_metric``: pass one :class:`LpipsMetric` to reuse the loaded network across calls.
-    """
+    method: str
+    dataset: str
+    variant: str = "default"
+    scene_name: str | None = None
+    seed: int = 0
+    size_bytes: int | None = None
+    size_reason: str = "size_bytes not given by the caller"
+    model_path: str | Path | None = None
+    input_files: list[str | Path] | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass
+class EvalViews:
+    """The test views of one scene on the evaluation device, and the backend that renders them."""
+
+    scene: Any
+    cameras: list[Camera]
+    background: torch.Tensor
+    backend: str
+    device: torch.device
+
+    @classmethod
+    def of(cls, scene, scene_name: str, backend: str = "auto",
+           device: str | torch.device | None = None) -> "EvalViews":
+        """Resolve device and backend (failing early, naming the backend, when it cannot run
+        here) and check that the scene has matching test cameras and images."""
+        from gs.render import get_backend, resolve_backend_name
+
+        dev = torch.device(device) if device is not None else (
+            torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+        if backend == "auto":
+            backend_name = resolve_backend_name(backend, dev)
+        else:
+            get_backend(backend, dev)
+            backend_name = backend
+        if not scene.test_cameras:
+            raise ValueError(f"scene '{scene_name}' has no test views to evaluate")
+        if len(scene.test_cameras) != len(scene.test_images):
+            raise ValueError(f"scene '{scene_name}': {len(scene.test_cameras)} test cameras but "
+                             f"{len(scene.test_images)} test images")
+        return cls(scene, [c.to(dev) for c in scene.test_cameras], scene.background.to(dev), backend_name, dev)
+
+    def render(self, model, cam: Camera):
+        from gs.render import render
+
+        return render(model, cam, backend=self.backend, background=self.background)
+
+
+def render_and_score(model, views: EvalViews, out_dir: Path, *, lpips_metric: LpipsMetric,
+                     save_gt: bool = True, progress: bool = True, label: str = "") -> tuple[list[dict], dict]:
+    """Render every test view, write ``out_dir/renders/NNNNN.png`` (and ``out_dir/gt/`` when
+    ``save_gt``), score the 8-bit images; return (per-image entries, mean metrics)."""
     from tqdm.auto import tqdm
 
-    from gs.render import get_backend, render, resolve_backend_name
-
-    t_start = time.perf_counter()
-    torch.manual_seed(seed)
-    dev = torch.device(device) if device is not None else (
-        torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
-    if backend == "auto":
-        backend_name = resolve_backend_name(backend, dev)
-    else:
-        get_backend(backend, dev)  # fails early, naming the backend, when it cannot run here
-        backend_name = backend
-    model = model.to(dev) if model.device != dev else model
-    background = scene.background.to(dev)
-    scene_name = scene_name or scene.name
-    if not scene.test_cameras:
-        raise ValueError(f"scene '{scene_name}' has no test views to evaluate")
-    if len(scene.test_cameras) != len(scene.test_images):
-        raise ValueError(f"scene '{scene_name}': {len(scene.test_cameras)} test cameras but "
-                         f"{len(scene.test_images)} test images")
-    if lpips_metric is None:
-        lpips_metric = LpipsMetric(dev)
-
-    out_dir = Path(out_dir)
     render_dir = out_dir / "renders"
     render_dir.mkdir(parents=True, exist_ok=True)
     gt_dir = out_dir / "gt"
     if save_gt:
         gt_dir.mkdir(parents=True, exist_ok=True)
-
-    cameras = [c.to(dev) for c in scene.test_cameras]
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-
-    # ---------------------------------------------------------------- metric pass
     per_image: list[dict[str, Any]] = []
-    bar = tqdm(list(enumerate(cameras)), desc=f"eval {dataset}/{scene_name} {method}/{variant}",
-               unit="view", disable=not progress)
+    bar = tqdm(list(enumerate(views.cameras)), desc=f"eval {label}".strip(), unit="view", disable=not progress)
     for i, cam in bar:
-        out = render(model, cam, backend=backend_name, background=background)
+        out = views.render(model, cam)
         pred = to_uint8(out.image[..., :3].clamp(0.0, 1.0))  # (H,W,3) uint8
-        gt = _gt_image(scene.test_images[i], cam.name or str(i), cam.height, cam.width).to(dev)
+        gt = _gt_image(views.scene.test_images[i], cam.name or str(i), cam.height, cam.width).to(views.device)
         fname = f"{i:05d}.png"
         _save_png(pred, render_dir / fname)
         entry: dict[str, Any] = {"index": i, "name": cam.name, "render": f"renders/{fname}"}
@@ -204,59 +178,64 @@ def evaluate_model(
             _set(metrics, key, None, f"undefined for at least one view: {why}")
         else:
             metrics[key] = float(np.mean(vals))
+    return per_image, metrics
 
-    # ---------------------------------------------------------------- FPS + memory
-    if fps_repeats is None:
-        fps_repeats = 5 if dev.type == "cuda" else 1
-    result_fps: dict[str, Any] = {"fps_device": dev.type, "fps_repeats": fps_repeats}
-    if fps_repeats > 0:
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        rates = []
-        for _ in range(fps_repeats):
-            _sync(dev)
-            t0 = time.perf_counter()
-            for cam in cameras:
-                render(model, cam, backend=backend_name, background=background)
-            _sync(dev)
-            rates.append(len(cameras) / (time.perf_counter() - t0))
-        result_fps["fps"] = float(statistics.median(rates))
-        result_fps["fps_runs"] = rates
-        result_fps["fps_note"] = (f"median over {fps_repeats} timed passes over all {len(cameras)} test "
-                                  "views (render only, after a warm-up pass)"
-                                  + ("" if dev.type == "cuda" else "; measured on CPU, not comparable to GPU FPS"))
-    else:
-        _set(result_fps, "fps", None, "FPS not measured (fps_repeats=0)")
 
-    memory: dict[str, Any] = {}
+def measure_fps(model, views: EvalViews, repeats: int | None = None) -> dict[str, Any]:
+    """Render-only frame rate: the median over ``repeats`` timed passes over all test views
+    (default 5 on CUDA, 1 on CPU; 0 skips it). Call it after a warm-up (the metric pass). On
+    CUDA the peak-memory counter is reset first, so a later :func:`peak_memory` covers these
+    renders."""
+    dev, n = views.device, len(views.cameras)
+    if repeats is None:
+        repeats = 5 if dev.type == "cuda" else 1
+    out: dict[str, Any] = {"fps_device": dev.type, "fps_repeats": repeats}
+    if repeats <= 0:
+        _set(out, "fps", None, "FPS not measured (fps_repeats=0)")
+        return out
     if dev.type == "cuda":
-        memory["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated(dev))
-        memory["peak_gpu_memory_note"] = (
+        torch.cuda.reset_peak_memory_stats(dev)
+    rates = []
+    for _ in range(repeats):
+        _sync(dev)
+        t0 = time.perf_counter()
+        for cam in views.cameras:
+            views.render(model, cam)
+        _sync(dev)
+        rates.append(n / (time.perf_counter() - t0))
+    out["fps"] = float(statistics.median(rates))
+    out["fps_runs"] = rates
+    out["fps_note"] = (f"median over {repeats} timed passes over all {n} test views (render only, after a "
+                       "warm-up pass)" + ("" if dev.type == "cuda" else "; measured on CPU, not comparable to GPU FPS"))
+    return out
+
+
+def peak_memory(device: torch.device, fps_measured: bool, lpips_loaded: bool) -> dict[str, Any]:
+    """``peak_gpu_memory_bytes`` (with a note saying what it covers), or null on a CPU."""
+    out: dict[str, Any] = {}
+    if device.type == "cuda":
+        out["peak_gpu_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
+        out["peak_gpu_memory_note"] = (
             "torch.cuda.max_memory_allocated during the "
-            + ("FPS renders" if fps_repeats > 0 else "metric pass (renders + SSIM/LPIPS)")
-            + "; includes the resident model" + (" and LPIPS network" if lpips_metric.available else ""))
+            + ("FPS renders" if fps_measured else "metric pass (renders + SSIM/LPIPS)")
+            + "; includes the resident model" + (" and LPIPS network" if lpips_loaded else ""))
     else:
-        _set(memory, "peak_gpu_memory_bytes", None, f"evaluated on {dev.type}, no GPU memory to measure")
+        _set(out, "peak_gpu_memory_bytes", None, f"evaluated on {device.type}, no GPU memory to measure")
+    return out
 
-    # ---------------------------------------------------------------- bookkeeping
-    extra = dict(extra or {})
-    timings: dict[str, Any] = {}
-    for key in TIMING_KEYS:
-        v = extra.pop(key, None)
-        _set(timings, key, None if v is None else float(v), f"{key} not given by the caller")
-    for key in [k for k in extra if k.endswith("_seconds")]:
-        timings[key] = extra.pop(key)
 
-    widths = sorted({(c.width, c.height) for c in cameras})
+def _protocol(views: EvalViews) -> dict[str, Any]:
+    scene = views.scene
+    widths = sorted({(c.width, c.height) for c in views.cameras})
     w0, h0 = widths[0]
-    protocol = {
+    return {
         "resolution": f"{w0}x{h0}" if len(widths) == 1 else "mixed",
         "width": w0, "height": h0,
         "resolutions": [f"{w}x{h}" for w, h in widths],
         "image_folder": scene.image_folder,
         "resolution_note": scene.resolution_note,
         "split": SPLIT_RULE,
-        "num_test_views": len(cameras),
+        "num_test_views": len(views.cameras),
         "white_background": bool(scene.white_background),
         "image_bit_depth": 8,
         "metrics_on": "8-bit quantised renders (x*255+0.5, clamped) vs 8-bit ground truth",
@@ -267,24 +246,39 @@ def evaluate_model(
         "mb": MB,
     }
 
-    hash_inputs = list(scene.input_files) + ([model_path] if model_path is not None else []) + list(input_files or [])
-    hashes = sha256_files(hash_inputs)
 
+def metrics_record(model, views: EvalViews, run: RunInfo, per_image: list[dict], metrics: dict,
+                   fps: dict, memory: dict) -> dict[str, Any]:
+    """The metrics JSON (without ``timings.eval_seconds`` and ``created``, which the caller
+    stamps last): scores, size, timings from ``run.extra``, provenance and input hashes."""
+    extra = dict(run.extra or {})
+    timings: dict[str, Any] = {}
+    for key in TIMING_KEYS:
+        v = extra.pop(key, None)
+        _set(timings, key, None if v is None else float(v), f"{key} not given by the caller")
+    for key in [k for k in extra if k.endswith("_seconds")]:
+        timings[key] = extra.pop(key)
+
+    scene = views.scene
+    hash_inputs = (list(scene.input_files) + ([run.model_path] if run.model_path is not None else [])
+                   + list(run.input_files or []))
+    hashes = sha256_files(hash_inputs)
+    size = run.size_bytes
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": dataset, "scene": scene_name, "method": method, "variant": variant,
-        "protocol": protocol,
+        "dataset": run.dataset, "scene": run.scene_name or scene.name, "method": run.method, "variant": run.variant,
+        "protocol": _protocol(views),
         "metrics": metrics,
         "per_image": per_image,
     }
-    _set(result, "size_bytes", None if size_bytes is None else int(size_bytes), size_reason)
-    _set(result, "size_mb", None if size_bytes is None else size_bytes / MB, size_reason)
+    _set(result, "size_bytes", None if size is None else int(size), run.size_reason)
+    _set(result, "size_mb", None if size is None else size / MB, run.size_reason)
     result["num_gaussians"] = int(model.num_gaussians)
     result["sh_degree"] = int(model.sh_degree)
     result["timings"] = timings
-    result.update(result_fps)
+    result.update(fps)
     result.update(memory)
-    result["seed"] = seed
+    result["seed"] = run.seed
     result["versions"] = versions()
     _set(result, "git_commit", git_commit(), "not running from a git work tree (or git missing)")
     result["input_sha256"] = hashes
@@ -293,32 +287,72 @@ def evaluate_model(
     missing = [p for p, h in hashes.items() if h is None]
     if missing:
         result["input_sha256_missing"] = missing
-    if model_path is not None:
-        result["model_path"] = str(model_path)
-    result["backend"] = backend_name
-    result["device"] = describe_device(dev)
+    if run.model_path is not None:
+        result["model_path"] = str(run.model_path)
+    result["backend"] = views.backend
+    result["device"] = describe_device(views.device)
     result["extra"] = extra
-    timings["eval_seconds"] = time.perf_counter() - t_start
-    result["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json_atomic(_json_safe(result), out_dir / metrics_name)
     return result
 
 
-def _json_safe(x: Any) -> Any:
-    """Tensors / numpy scalars / paths -> plain JSON; non-finite floats -> None."""
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        return _json_safe(x.tolist())
-    if isinstance(x, np.generic):
-        return _json_safe(x.item())
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, Path):
-        return str(x)
-    return x
+@torch.no_grad()
+def evaluate_model(
+    model,
+    scene,
+    out_dir: str | Path,
+    *,
+    method: str,
+    dataset: str,
+    variant: str = "default",
+    scene_name: str | None = None,
+    backend: str = "auto",
+    device: str | torch.device | None = None,
+    size_bytes: int | None = None,
+    size_reason: str = "size_bytes not given by the caller",
+    model_path: str | Path | None = None,
+    input_files: list[str | Path] | None = None,
+    extra: dict[str, Any] | None = None,
+    fps_repeats: int | None = None,
+    seed: int = 0,
+    lpips_metric: LpipsMetric | None = None,
+    save_gt: bool = True,
+    progress: bool = True,
+    metrics_name: str = "metrics.json",
+) -> dict[str, Any]:
+    """Render every test view of ``scene`` with ``model``, score it, write
+    ``out_dir/renders/NNNNN.png`` (+ ``out_dir/gt/NNNNN.png`` when ``save_gt``, else each
+    per-image entry names the source image) and ``out_dir/metrics.json``; return the dict.
+    Steps: :func:`render_and_score`, :func:`measure_fps`, :func:`metrics_record`, write.
+
+    ``size_bytes``: bytes of what the decoder reads (PLY or bitstream); the caller knows.
+    ``model_path`` / ``input_files``: files hashed into ``input_sha256`` with
+    ``scene.input_files`` (directories hash file by file). ``extra``: timings
+    (``train_seconds``, ``encode_seconds``, ``decode_seconds``, ...) go to ``timings``; any
+    other key is stored under ``extra``. ``fps_repeats``: timed passes over all test views
+    after the metric pass (which is the warm-up); default 5 on CUDA, 1 on CPU; 0 skips FPS.
+    ``lpips_metric``: pass one :class:`LpipsMetric` to reuse the loaded network across calls.
+    """
+    run = RunInfo(method, dataset, variant, scene_name or scene.name, seed, size_bytes, size_reason,
+                  model_path, input_files, extra)
+    t_start = time.perf_counter()
+    torch.manual_seed(seed)
+    views = EvalViews.of(scene, run.scene_name, backend, device)
+    dev = views.device
+    model = model.to(dev) if model.device != dev else model
+    if lpips_metric is None:
+        lpips_metric = LpipsMetric(dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    out_dir = Path(out_dir)
+    per_image, metrics = render_and_score(model, views, out_dir, lpips_metric=lpips_metric, save_gt=save_gt,
+                                          progress=progress, label=f"{dataset}/{run.scene_name} {method}/{variant}")
+    fps = measure_fps(model, views, fps_repeats)
+    memory = peak_memory(dev, fps["fps_repeats"] > 0, lpips_metric.available)
+    result = metrics_record(model, views, run, per_image, metrics, fps, memory)
+    result["timings"]["eval_seconds"] = time.perf_counter() - t_start
+    result["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json(out_dir / metrics_name, result)
+    return result
 
 
 def load_metrics(path: str | Path) -> dict[str, Any]:
@@ -334,5 +368,5 @@ def load_metrics(path: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["MB", "REQUIRED_KEYS", "SCHEMA_VERSION", "SPLIT_RULE", "evaluate_model", "load_metrics",
-           "write_json_atomic"]
+__all__ = ["MB", "REQUIRED_KEYS", "SCHEMA_VERSION", "SPLIT_RULE", "RunInfo", "EvalViews", "evaluate_model",
+           "load_metrics", "measure_fps", "metrics_record", "peak_memory", "render_and_score"]

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterable
 
-from gs.hashing import sha256_file
+from gs.io import sha256_file
 from gs.runtime import gpu_sharing
 
 import torch

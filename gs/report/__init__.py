@@ -1,4 +1,5 @@
-"""Reporting: tables (CSV / survey CSV / Markdown / LaTeX), RD plots, comparison strips.
+"""Reporting: tables (CSV / survey CSV / Markdown / LaTeX), RD plots, comparison strips, and the
+HTML pages of the Snakemake report (:mod:`gs.report.html`).
 
 Submodules import matplotlib and PIL lazily where they can; nothing here needs a GPU.
 """

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from gs.data.scene import Scene
+from gs.io import write_json
 from gs.model import GaussianModel
 from gs.render import get_backend, resolve_backend_name
 from gs.render.base import RenderOutput
@@ -394,13 +395,6 @@ class Trainer:
 
 def ctx_artifacts(ctx: TrainContext) -> dict[str, Any]:
     return ctx.log.get("artifacts", {})
-
-
-def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Atomic, strict JSON (numpy/tensors converted, NaN -> null): one writer for every result."""
-    from gs.eval.evaluate import _json_safe, write_json_atomic
-
-    write_json_atomic(_json_safe(data), path)
 
 
 def make_strategy(method_id: str, params: dict[str, Any]) -> Strategy:
