@@ -180,3 +180,96 @@ def test_url_helpers():
     assert archive_name("https://example.org/a/b/tandt_db.zip?x=1") == "tandt_db.zip"
     assert is_google_drive("https://drive.google.com/file/d/abc/view")
     assert is_google_drive("gdrive:abc") and not is_google_drive("http://127.0.0.1/x.zip")
+
+
+# ------------------------------------------------------------------------------ hostile archives
+# Each archive below is built member by member in the order given (the order decides what a
+# naive extractor would write through which link). "outside" is the folder that holds the
+# target: nothing may ever appear there.
+def _zip_entries(path: Path, entries: list[tuple[str, str, str | bytes]]) -> Path:
+    """entries: (kind, name, data) with kind file, dir, symlink (data = target) or chr."""
+    modes = {"file": 0o100644, "dir": 0o040755, "symlink": 0o120777, "chr": 0o020644}
+    with zipfile.ZipFile(path, "w") as zf:
+        for kind, name, data in entries:
+            info = zipfile.ZipInfo(name + ("/" if kind == "dir" else ""))
+            info.create_system = 3
+            info.external_attr = modes[kind] << 16
+            zf.writestr(info, data)
+    return path
+
+
+def _tar_entries(path: Path, entries: list[tuple[str, str, str | bytes]]) -> Path:
+    """entries: (kind, name, data) with kind file, dir, symlink, hardlink (data = target) or chr."""
+    types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+             "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE}
+    with tarfile.open(path, "w") as tf:
+        for kind, name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.type = types[kind]
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+                continue
+            if kind in ("symlink", "hardlink"):
+                info.linkname = data
+            tf.addfile(info)
+    return path
+
+
+# d/l -> ".." is inside on its own (d/.. is the root); d/l/l2 is created *through* d/l, i.e. in
+# the root, and its ".." then leaves it; the last member writes through both links.
+SCENE_ENTRIES = [("file", n, d) for n, d in SCENE.items()]
+DOTDOT_CHAIN = [("dir", "d", b""), ("symlink", "d/l", ".."), ("symlink", "d/l/l2", ".."),
+                ("file", "d/l/l2/evil.txt", b"pwned")]
+HOSTILE = {
+    "zip-dotdot-symlink-chain": ("zip", DOTDOT_CHAIN, "symlink"),
+    "tar-dotdot-symlink-chain": ("tar", DOTDOT_CHAIN, "symlink"),
+    # a chain whose links are each inside lexically, resolved only through the other link
+    "zip-link-through-link": ("zip", [("dir", "d", b""), ("symlink", "d/up", ".."),
+                                      ("symlink", "d/out", "up/..")], "outside"),
+    "tar-link-through-link": ("tar", [("dir", "d", b""), ("symlink", "d/up", ".."),
+                                      ("symlink", "d/out", "up/..")], "outside"),
+    "zip-write-through-inner-link": ("zip", [*SCENE_ENTRIES, ("symlink", "scene/img", "images"),
+                                             ("file", "scene/img/x.png", b"x")], "through the symlink"),
+    "tar-absolute-path": ("tar", [("file", "/tmp/evil.txt", b"x")], "absolute"),
+    "tar-hardlink-absolute": ("tar", [*SCENE_ENTRIES, ("hardlink", "scene/h", "/etc/passwd")], "absolute"),
+    "tar-hardlink-out": ("tar", [*SCENE_ENTRIES, ("hardlink", "scene/h", "../secret")], ".."),
+    "tar-hardlink-through-link": ("tar", [("dir", "d", b""), ("symlink", "d/up", ".."),
+                                          ("symlink", "d/out", "up/.."),
+                                          ("hardlink", "h", "d/out/secret")], "outside"),
+    "tar-device": ("tar", [*SCENE_ENTRIES, ("chr", "scene/null", b"")], "device"),
+    "zip-device": ("zip", [*SCENE_ENTRIES, ("chr", "scene/null", b"")], "device"),
+    "zip-symlink-loop": ("zip", [("symlink", "a", "b"), ("symlink", "b", "a"),
+                                 ("symlink", "c", "a/x")], "loop"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_refused_before_writing(tmp_path, case):
+    fmt, entries, needle = HOSTILE[case]
+    outside = tmp_path / "outside"
+    (outside / "data").mkdir(parents=True)
+    (outside / "secret").write_text("do not touch")
+    make = _zip_entries if fmt == "zip" else _tar_entries
+    arch = make(tmp_path / f"hostile.{fmt}", entries)
+    with pytest.raises(UnsafeArchiveError) as e:
+        extract(arch, outside / "data" / "ds")
+    assert needle in str(e.value) and str(arch) in str(e.value)
+    assert _leftovers(outside / "data") == []  # no partial target, no temporary folder
+    assert _leftovers(outside) == ["data", "secret"]  # nothing escaped
+    assert (outside / "secret").read_text() == "do not touch"
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar"])
+def test_archive_with_inner_link_chain_extracts(tmp_path, fmt):
+    entries = [*SCENE_ENTRIES, ("symlink", "scene/a", "b"), ("symlink", "scene/b", "images"),
+               ("symlink", "scene/up", "../scene/images"), ("hardlink", "scene/copy.png", "scene/images/0000.png")]
+    if fmt == "zip":
+        entries = entries[:-1]  # zip has no hard links
+    make = _zip_entries if fmt == "zip" else _tar_entries
+    out = extract(make(tmp_path / f"ok.{fmt}", entries), tmp_path / "data" / "ds")
+    for link in ("a", "b", "up"):
+        assert (out / "scene" / link / "0000.png").read_bytes() == b"png-bytes"
+    if fmt == "tar":
+        assert (out / "scene/copy.png").read_bytes() == b"png-bytes"
+    assert _leftovers(tmp_path / "data") == ["ds"]
