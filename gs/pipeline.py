@@ -585,29 +585,5 @@ def provenance_html(info: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------ resume safety
-def run_fingerprint(*parts: Any) -> str:
-    """A stable hash of everything a training run depends on (params, settings, scene manifest)."""
-    import hashlib
-    import json
-
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def guard_checkpoints(run_dir: str | Path, fingerprint: str) -> bool:
-    """Keep ``run_dir/checkpoints`` only when it belongs to the same run (same fingerprint).
-
-    Snakemake removes a job's declared outputs before rerunning it, but the checkpoints are
-    deliberately not outputs (so a killed job resumes). When the job reruns because its inputs
-    or params changed, resuming would continue a different run: drop the checkpoints then.
-    Returns True when checkpoints were kept for resuming."""
-    import shutil
-
-    ckpt = Path(run_dir) / "checkpoints"
-    stamp = ckpt / "RUN_FINGERPRINT"
-    keep = ckpt.is_dir() and stamp.is_file() and stamp.read_text().strip() == fingerprint
-    if ckpt.exists() and not keep:
-        shutil.rmtree(ckpt)
-    ckpt.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
-    return keep and any(ckpt.glob("ckpt_*"))
+# written once in the train layer (stdlib only); the command line uses the same fingerprint
+from gs.train.checkpoint import checkpoint_fingerprint as run_fingerprint, guard_checkpoints  # noqa: E402,F401
