@@ -57,3 +57,56 @@ def test_killed_training_leaves_no_outputs_and_resumes(tmp_path):
     assert "ckpt_" in str(stats["resumed_from"]) and stats["iterations"] == 200
     log = (tmp_path / "results" / "logs" / "train" / run.dataset / run.scene / run.method / f"{run.variant}.log")
     assert "resuming from the checkpoints" in log.read_text()
+
+
+# ------------------------------------------------------------------------------ collapsed runs
+def test_kth_largest_of_no_gaussians_is_zero():
+    """GNS's controller once every Gaussian is pruned (e.g. opacity_lr 1e8): no IndexError."""
+    import torch
+
+    from gs.methods.gns import kth_largest
+
+    assert kth_largest(torch.empty(0), 5) == 0.0
+    assert kth_largest(torch.tensor([0.1, 0.9, 0.5]), 2) == pytest.approx(0.5)
+
+
+def test_collapse_rules():
+    from gs.train.trainer import collapse
+
+    rising = [{"psnr": p} for p in (10.0, 14.0, 18.0, 20.0)]
+    assert collapse(rising, initial_points=1000, final_count=500) is None
+    assert collapse(rising[:1], initial_points=1000, final_count=10) is None  # 1 %: not below
+    few = collapse(rising, initial_points=1000, final_count=9)
+    assert few["kind"] == "gaussian_count" and "9 Gaussians" in few["reason"]
+    falling = [{"psnr": p} for p in (12.0, 15.0, 9.0, 9.5, 9.4)]
+    low = collapse(falling, initial_points=1000, final_count=800)
+    assert low["kind"] == "psnr" and low["first_psnr"] == 12.0 and low["final_psnr"] < 12.0
+
+
+def test_collapsed_training_run_is_flagged(tmp_path, capsys):
+    """A run that prunes nearly everything still finishes, with a warning in its log and a
+    ``collapse`` entry in train_stats.json."""
+    import torch
+
+    from gs.data import generate_scene, load_scene
+    from gs.methods.baseline import BaselineStrategy
+    from gs.train import ops
+    from gs.train.trainer import TrainConfig, Trainer
+
+    class PruneAlmostAll(BaselineStrategy):
+        def after_step(self, ctx, step, out):
+            if step == 3:
+                mask = torch.ones(ctx.model.num_gaussians, dtype=torch.bool, device=ctx.model.device)
+                mask[:2] = False
+                ops.remove(ctx.model, ctx.optimizer, mask, self.state)
+                return
+            super().after_step(ctx, step, out)
+
+    scene = load_scene(generate_scene(tmp_path / "scene", num_views=6, width=32, height=24, num_points=400))
+    cfg = TrainConfig(iterations=6, backend="torch", device="cpu", progress=False, log_every=2)
+    Trainer(scene, PruneAlmostAll(), cfg, tmp_path / "run", label="tiny/prune").train()
+    stats = json.loads((tmp_path / "run" / "train_stats.json").read_text())
+    assert stats["num_gaussians"] == 2
+    assert stats["collapse"]["kind"] == "gaussian_count"
+    err = capsys.readouterr().err
+    assert "warning: training tiny/prune collapsed: 2 Gaussians" in err
