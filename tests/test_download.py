@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import http.server
 import io
 import tarfile
@@ -273,3 +274,65 @@ def test_archive_with_inner_link_chain_extracts(tmp_path, fmt):
     if fmt == "tar":
         assert (out / "scene/copy.png").read_bytes() == b"png-bytes"
     assert _leftovers(tmp_path / "data") == ["ds"]
+
+
+# ------------------------------------------------------------------------------ several archives
+def _zip_folder(folder: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(folder.parent).as_posix())
+    return dest
+
+
+@pytest.mark.slow
+def test_dataset_from_two_archives_fetches_each_scene_from_its_own(served, tmp_path):
+    """Each scene is fetched from the archive that lists it, and only the archives the selected
+    scenes need are downloaded (the pipeline, against a local HTTP server)."""
+    import re
+
+    import yaml
+    from e2e_helpers import snakemake
+
+    from gs.data import generate_scene
+
+    www, base = served
+    for name, seed in (("main", 0), ("extra", 1)):
+        scene = generate_scene(tmp_path / "src" / f"{name}_scene", seed=seed, num_views=4, width=32, height=24,
+                               num_points=100)
+        _zip_folder(scene, www / f"{name}.zip")
+    cfg = {
+        "iterations": 10, "backend": "torch", "device": "cpu", "methods": {"3dgs": None},
+        "datasets": {"two": {
+            "source": "download",
+            "archives": [{"url": f"{base}/main.zip", "scenes": ["main_scene"]},
+                         {"url": f"{base}/extra.zip", "scenes": ["extra_scene"]}],
+            "scenes": {"main_scene": None, "extra_scene": None}}},
+    }
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/two/{s}/scene.json" for s in ("main_scene", "extra_scene")]
+    run = snakemake(*targets, "--cores", "1", "--configfile", str(work / "config.yaml"), cwd=work)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for s, arch in (("main_scene", "main"), ("extra_scene", "extra")):
+        manifest = json.loads((work / f"results/two/{s}/scene.json").read_text())
+        assert manifest["path"] == f".data/extracted/{arch}/{s}" and manifest["num_train"] + manifest["num_test"] == 4
+    assert sorted(p.name for p in (work / ".data" / "downloads").iterdir()) == [
+        "extra.zip", "extra.zip.json", "main.zip", "main.zip.json"]
+
+    # one scene selected: only its archive is in the DAG
+    cfg["datasets"]["two"]["scenes"] = {"extra_scene": None}
+    (work / "one.yaml").write_text(yaml.safe_dump(cfg))
+    dry = snakemake("results/two/extra_scene/scene.json", "-n", "--forceall", "--configfile", str(work / "one.yaml"),
+                    cwd=work)
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out
+    assert set(re.findall(r"^download\s+(\d+)\s*$", out, flags=re.M)) == {"1"}, out
+    assert "extra.zip" in out and "main.zip" not in out
+
+    # a scene that no archive lists is one clear config error
+    cfg["datasets"]["two"]["scenes"] = {"nowhere": None}
+    (work / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    bad = snakemake("-n", "--configfile", str(work / "bad.yaml"), cwd=work)
+    assert bad.returncode != 0 and "scene 'nowhere' is in none of its archives" in bad.stdout + bad.stderr
