@@ -91,22 +91,31 @@ def test_collapsed_training_run_is_flagged(tmp_path, capsys):
     from gs.data import generate_scene, load_scene
     from gs.methods.baseline import BaselineStrategy
     from gs.train import ops
-    from gs.train.trainer import TrainConfig, Trainer
+    from gs.train.trainer import TrainConfig, Trainer, TrainingCollapsed
 
     class PruneAlmostAll(BaselineStrategy):
+        def __init__(self, keep):
+            super().__init__()
+            self.keep = keep
+
         def after_step(self, ctx, step, out):
             if step == 3:
                 mask = torch.ones(ctx.model.num_gaussians, dtype=torch.bool, device=ctx.model.device)
-                mask[:2] = False
+                mask[:self.keep] = False
                 ops.remove(ctx.model, ctx.optimizer, mask, self.state)
                 return
             super().after_step(ctx, step, out)
 
     scene = load_scene(generate_scene(tmp_path / "scene", num_views=6, width=32, height=24, num_points=400))
     cfg = TrainConfig(iterations=6, backend="torch", device="cpu", progress=False, log_every=2)
-    Trainer(scene, PruneAlmostAll(), cfg, tmp_path / "run", label="tiny/prune").train()
+    Trainer(scene, PruneAlmostAll(2), cfg, tmp_path / "run", label="tiny/prune").train()
     stats = json.loads((tmp_path / "run" / "train_stats.json").read_text())
     assert stats["num_gaussians"] == 2
     assert stats["collapse"]["kind"] == "gaussian_count"
     err = capsys.readouterr().err
     assert "warning: training tiny/prune collapsed: 2 Gaussians" in err
+
+    # nothing left (GNS with opacity_lr 1e8): one clear error, no model written
+    with pytest.raises(TrainingCollapsed, match="every Gaussian was pruned by iteration 4"):
+        Trainer(scene, PruneAlmostAll(0), cfg, tmp_path / "empty", label="tiny/prune").train()
+    assert not (tmp_path / "empty" / "point_cloud.ply").exists()

@@ -79,6 +79,10 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite."""
 
 
+class TrainingCollapsed(ValueError):
+    """Training pruned every Gaussian: there is no model to save."""
+
+
 COLLAPSE_MIN_FRACTION = 0.01  # fewer final Gaussians than this fraction of the initial points
 COLLAPSE_TAIL = 5  # logged PSNRs averaged at the end (one random training view each)
 
@@ -390,6 +394,11 @@ class Trainer:
             **self.meta,
         }
         stats["collapse"] = collapse(self.history, len(self.scene.points), self.model.num_gaussians)
+        if self.model.num_gaussians == 0:
+            gone = next((h["step"] for h in self.history if h["num_gaussians"] == 0), max_steps)
+            raise TrainingCollapsed(
+                f"training {self.label or self.scene.name}: every Gaussian was pruned by iteration {gone}, "
+                f"there is no model to save; lower the learning rates (e.g. opacity_lr) or check the params")
         if stats["collapse"] is not None:
             print(f"warning: training {self.label or self.scene.name} collapsed: {stats['collapse']['reason']}; "
                   f"the model is written but is not a result to compare (check the learning rates and params)",
@@ -456,4 +465,5 @@ def train_method(scene: Scene, method_id: str, params: dict[str, Any], out_dir: 
 
 
 __all__ = ["REFERENCE_ITERATIONS", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
-           "train_method", "make_strategy", "collapse", "write_json", "expon_lr", "photometric_loss"]
+           "TrainingCollapsed", "train_method", "make_strategy", "collapse", "write_json", "expon_lr",
+           "photometric_loss"]
