@@ -82,6 +82,8 @@ def test_collapse_rules():
     falling = [{"psnr": p} for p in (12.0, 15.0, 9.0, 9.5, 9.4)]
     low = collapse(falling, initial_points=1000, final_count=800)
     assert low["kind"] == "psnr" and low["first_psnr"] == 12.0 and low["final_psnr"] < 12.0
+    # started from a trained state (a prefix, a resume): its first logged PSNR is no floor
+    assert collapse(falling, initial_points=1000, final_count=800, from_scratch=False) is None
 
 
 def test_collapsed_training_run_is_flagged(tmp_path, capsys):

@@ -87,17 +87,19 @@ COLLAPSE_MIN_FRACTION = 0.01  # fewer final Gaussians than this fraction of the 
 COLLAPSE_TAIL = 5  # logged PSNRs averaged at the end (one random training view each)
 
 
-def collapse(history: list[dict[str, Any]], initial_points: int, final_count: int) -> dict[str, Any] | None:
+def collapse(history: list[dict[str, Any]], initial_points: int, final_count: int,
+             from_scratch: bool = True) -> dict[str, Any] | None:
     """Why a finished run looks collapsed, or None: its Gaussian count ended below 1 % of the
-    initial points, or the training-view PSNR at the end (mean of the last logged values) fell
-    below its first logged value. Such a run returns a model, but not a result to compare;
-    ``train_stats.json`` records this as ``collapse`` and tables show it."""
+    initial points, or (for a run trained from its first iteration here, whose first logged
+    PSNR is that of the barely trained model) the training-view PSNR at the end (mean of the
+    last logged values) fell below its first logged value. Such a run returns a model, but not
+    a result to compare; ``train_stats.json`` records this as ``collapse`` and tables show it."""
     if initial_points > 0 and final_count < COLLAPSE_MIN_FRACTION * initial_points:
         return {"reason": f"{final_count} Gaussians at the end, below {COLLAPSE_MIN_FRACTION:.0%} of the "
                           f"{initial_points} initial points", "kind": "gaussian_count",
                 "num_gaussians": final_count, "initial_points": initial_points}
     psnrs = [h["psnr"] for h in history if h.get("psnr") is not None]
-    if len(psnrs) >= 2:
+    if from_scratch and len(psnrs) >= 2:
         tail = psnrs[1:][-COLLAPSE_TAIL:]
         end = float(np.mean(tail))
         if end < psnrs[0]:
@@ -393,7 +395,8 @@ class Trainer:
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
             **self.meta,
         }
-        stats["collapse"] = collapse(self.history, len(self.scene.points), self.model.num_gaussians)
+        stats["collapse"] = collapse(self.history, len(self.scene.points), self.model.num_gaussians,
+                                     from_scratch=start == 1)
         if self.model.num_gaussians == 0:
             gone = next((h["step"] for h in self.history if h["num_gaussians"] == 0), max_steps)
             raise TrainingCollapsed(
