@@ -112,9 +112,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if p.is_file():
             extra.update({k: v for k, v in json.loads(p.read_text()).items()
                           if k.endswith("_seconds") or k in ("peak_memory_bytes",)})
-    metrics = evaluate_model(model, scene, Path(args.out), backend=args.backend, method=args.method,
-                             variant=args.variant, dataset=args.dataset, scene_name=Path(args.scene).name,
-                             size_bytes=size, extra=extra, seed=args.seed)
+    evaluate_model(model, scene, Path(args.out), backend=args.backend, method=args.method,
+                   variant=args.variant, dataset=args.dataset, scene_name=Path(args.scene).name,
+                   size_bytes=size, extra=extra, seed=args.seed)
     # print what was written (read back), so the console and metrics.json never disagree
     path = Path(args.out) / "metrics.json"
     written = json.loads(path.read_text())
