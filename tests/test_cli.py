@@ -66,3 +66,30 @@ def test_evaluate_prints_what_it_wrote(scene, tmp_path, capsys):
     for key in ("psnr", "ssim"):
         assert shown[key] is not None and shown[key] == written["metrics"][key]
     assert shown["num_gaussians"] == written["num_gaussians"]
+
+
+def test_fingerprint_covers_every_part_and_the_code(tmp_path, monkeypatch):
+    from gs.train import checkpoint
+
+    base = ("3dgs", {"a": 1}, {"iterations": 20, "seed": 0}, {"path": "s"}, None, ())
+    fp = checkpoint.checkpoint_fingerprint(*base)
+    changed = [("gns", *base[1:]), (base[0], {"a": 2}, *base[2:]),
+               (*base[:2], {"iterations": 40, "seed": 0}, *base[3:]), (*base[:2], {"iterations": 20, "seed": 1}, *base[3:]),
+               (*base[:3], {"path": "t"}, *base[4:])]
+    assert len({fp, *(checkpoint.checkpoint_fingerprint(*c) for c in changed)}) == 1 + len(changed)
+    monkeypatch.setattr(checkpoint, "trainer_version", lambda: "other code")
+    assert checkpoint.checkpoint_fingerprint(*base) != fp
+
+
+def test_unstamped_checkpoints_are_not_resumed(tmp_path):
+    from gs.train.checkpoint import CheckpointMismatchError, claim_checkpoints
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt_10.pt").write_bytes(b"x")  # written before fingerprints
+    with pytest.raises(CheckpointMismatchError, match="--restart"):
+        claim_checkpoints(tmp_path, "abc")
+    assert (tmp_path / "checkpoints" / "ckpt_10.pt").exists()
+    assert claim_checkpoints(tmp_path, "abc", restart=True) is False
+    assert not (tmp_path / "checkpoints" / "ckpt_10.pt").exists()
+    (tmp_path / "checkpoints" / "ckpt_20.pt").write_bytes(b"x")
+    assert claim_checkpoints(tmp_path, "abc") is True  # same run: resume

@@ -29,11 +29,12 @@ class CheckpointMismatchError(ValueError):
 
 @functools.lru_cache(maxsize=1)
 def trainer_version() -> str:
-    """A hash of the training code's source (this package): a checkpoint written by other code
-    is not resumed."""
+    """A hash of the training code's source (the trainer package and the methods' strategies):
+    a checkpoint written by other code is not resumed."""
+    pkg = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for f in sorted([*(pkg / "train").glob("*.py"), *(pkg / "methods").glob("*.py")]):
+        h.update(f"{f.parent.name}/{f.name}".encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 
