@@ -41,11 +41,15 @@ def _add_scene_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--white-background", action="store_true", default=None)
 
 
+def _scene_protocol(args: argparse.Namespace) -> dict[str, Any]:
+    return {"images": args.images, "resolution": args.resolution, "max_side": args.max_side,
+            "test_every": args.test_every, "white_background": args.white_background}
+
+
 def _load_scene(args: argparse.Namespace, path: str):
     from gs.data import load_scene
 
-    return load_scene(path, images=args.images, resolution=args.resolution, max_side=args.max_side,
-                      test_every=args.test_every, white_background=args.white_background)
+    return load_scene(path, **_scene_protocol(args))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -55,8 +59,23 @@ def cmd_generate(args: argparse.Namespace) -> None:
     print(f"wrote synthetic scene to {path}")
 
 
+def _int_at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (one clear line otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    from gs.eval.provenance import sha256_files
     from gs.methods.registry import get_method
+    from gs.train.checkpoint import SETTINGS_KEYS, checkpoint_fingerprint, claim_checkpoints
     from gs.train.trainer import TrainConfig, train_method
 
     spec = get_method(args.method)
@@ -67,6 +86,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(iterations=args.iterations, seed=args.seed, backend=args.backend, device=args.device,
                       checkpoint_every=args.checkpoint_every, init_checkpoint=args.init_checkpoint,
                       save_iterations=tuple(args.save_at or ()), progress=not args.quiet)
+    # the same fingerprint as the pipeline's; the scene is named by its folder, protocol and inputs
+    init = {"checkpoint": str(Path(args.init_checkpoint).resolve())} if args.init_checkpoint else None
+    scene_id = {"path": str(Path(args.scene).resolve()), "protocol": _scene_protocol(args),
+                "input_sha256": sha256_files(scene.input_files)}
+    fp = checkpoint_fingerprint(args.method, params, {k: getattr(cfg, k) for k in SETTINGS_KEYS}, scene_id, init)
+    if claim_checkpoints(args.out, fp, restart=args.restart):
+        print(f"resuming from the checkpoints in {Path(args.out) / 'checkpoints'}")
     result = train_method(scene, args.method, params, args.out, cfg)
     s = result.stats
     print(f"done: {s['num_gaussians']} Gaussians, {s['train_seconds']:.1f} s on {s['device']} ({s['backend']}); "
@@ -86,11 +112,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if p.is_file():
             extra.update({k: v for k, v in json.loads(p.read_text()).items()
                           if k.endswith("_seconds") or k in ("peak_memory_bytes",)})
-    metrics = evaluate_model(model, scene, Path(args.out), backend=args.backend, method=args.method,
-                             variant=args.variant, dataset=args.dataset, scene_name=Path(args.scene).name,
-                             size_bytes=size, extra=extra, seed=args.seed)
-    m = metrics.get("mean", metrics)
-    print(json.dumps({k: m.get(k) for k in ("psnr", "ssim", "lpips")}, indent=None))
+    evaluate_model(model, scene, Path(args.out), backend=args.backend, method=args.method,
+                   variant=args.variant, dataset=args.dataset, scene_name=Path(args.scene).name,
+                   size_bytes=size, extra=extra, seed=args.seed)
+    # print what was written (read back), so the console and metrics.json never disagree
+    path = Path(args.out) / "metrics.json"
+    written = json.loads(path.read_text())
+    shown = {**written["metrics"], **{k: written.get(k) for k in ("num_gaussians", "size_bytes", "fps")}}
+    print(f"wrote {path}")
+    print(json.dumps(shown))
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -155,11 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=None, help="the method's variant (rate point); default: its default")
     p.add_argument("--dataset", default=None, help="dataset name, selects the method's presets")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method parameter")
-    p.add_argument("--iterations", type=int, default=30_000)
+    p.add_argument("--iterations", type=_int_at_least(1), default=30_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "gsplat", "inria"])
     p.add_argument("--device", default="auto")
-    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=_int_at_least(0), default=0)
+    p.add_argument("--restart", action="store_true",
+                   help="delete checkpoints of a different run in the output folder and start fresh")
     p.add_argument("--init-checkpoint", default=None, help="start from another run's checkpoint")
     p.add_argument("--save-at", type=int, action="append", help="also save a PLY at this iteration")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

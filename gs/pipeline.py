@@ -271,18 +271,38 @@ def archive_file(ds: Mapping[str, Any]) -> str:
         raise ConfigError(str(e)) from e
 
 
+def dataset_archives(ds: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The archives of a download dataset: its ``archives`` list (each with the scenes it holds),
+    or the one ``url`` holding every scene (``scenes`` None)."""
+    if ds.get("archives"):
+        return [{**a, "file": archive_file(a)} for a in ds["archives"]]
+    return [{"url": ds["url"], "sha256": ds.get("sha256"), "subdir": ds.get("subdir"), "file": archive_file(ds),
+             "scenes": None}]
+
+
+def scene_archive(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:
+    """The archive of a download dataset that holds ``scene``."""
+    archives = dataset_archives(config["datasets"][dataset])
+    for a in archives:
+        if a["scenes"] is None or scene in a["scenes"]:
+            return a
+    held = "; ".join(f"{a['file']}: {', '.join(a['scenes'])}" for a in archives)
+    raise ConfigError(f"datasets.{dataset}: scene '{scene}' is in none of its archives ({held})")
+
+
+
 def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Archive file name -> {url, sha256} for every download dataset (datasets may share one)."""
+    """Archive file name -> {url, sha256} for every archive a selected scene needs (datasets
+    may share one; a dataset of several archives needs only those holding its scenes)."""
     out: dict[str, dict[str, Any]] = {}
-    for d in datasets(config):
-        ds = config["datasets"][d]
-        if ds.get("source") != "download":
+    for d, s in all_scenes(config):
+        if config["datasets"][d].get("source") != "download":
             continue
-        name = archive_file(ds)
-        entry = {"url": ds["url"], "sha256": ds.get("sha256")}
-        if name in out and out[name] != entry:
-            raise ConfigError(f"datasets.{d}: archive '{name}' is given with two different urls/sha256")
-        out[name] = entry
+        a = scene_archive(config, d, s)
+        entry = {"url": a["url"], "sha256": a.get("sha256")}
+        if out.get(a["file"], entry) != entry:
+            raise ConfigError(f"datasets.{d}: archive '{a['file']}' is given with two different urls/sha256")
+        out[a["file"]] = entry
     return out
 
 
@@ -295,8 +315,9 @@ def scene_location(config: Mapping[str, Any], dataset: str, scene: str) -> tuple
         path = f"{data_dir}/generated/{dataset}/{scene}"
         return path, path
     if src == "download":
-        root = f"{data_dir}/extracted/{archive_stem(archive_file(ds))}"
-        sub = ds.get("subdir") or ""
+        archive = scene_archive(config, dataset, scene)
+        root = f"{data_dir}/extracted/{archive_stem(archive['file'])}"
+        sub = archive.get("subdir") or ds.get("subdir") or ""
         path = sc.get("path") or "/".join(p for p in (root, sub, scene) if p)
         return path, root
     if src == "local":

@@ -4,6 +4,7 @@
 import json
 import os
 import sys
+from types import SimpleNamespace
 
 sys.path.insert(0, workflow.basedir)  # the gs package of this checkout, installed or not
 
@@ -37,7 +38,19 @@ GPU_ENV = CPU_ENV if config["device"] == "cpu" else "../envs/gsbench-cuda.yaml"
 
 
 def all_targets(config):
-    return pipeline.all_targets(config)
+    return pipeline.all_targets(config) + run_outputs()
+
+
+def run_outputs():
+    """Every run's model and statistics files (what its evaluation reads), as targets beside the
+    metrics: Snakemake deletes a forced job's outputs before it runs, so a --forcerun killed
+    midway leaves them missing; as targets they make the next plain run redo that job and the
+    evaluation after it (otherwise the old metrics.json counts as up to date)."""
+    out = []
+    for r in RUNS:
+        wc = SimpleNamespace(dataset=r.dataset, scene=r.scene, run=r.method, rvariant=r.variant_dir)
+        out += [path for key, path in evaluate_inputs(wc).items() if key != "scene"]
+    return sorted(set(out))
 
 
 def metrics_files(wildcards=None):
@@ -225,3 +238,24 @@ def protocol_summary(wildcards=None):
 
 def strip_methods(wildcards):
     return [[r.method, r.variant] for r in scene_runs(wildcards)]
+
+
+# ---------------------------------------------------------------------- one run per results folder
+# An executing run holds a lock in results_dir (dropped by the kernel when the run ends, however
+# it ends); a second run on the same folder, from any working directory, stops at its start.
+from gs import results_lock
+
+
+onstart:
+    try:
+        results_lock.acquire(RESULTS)
+    except results_lock.ResultsLocked as e:
+        raise WorkflowError(str(e))
+
+
+onsuccess:
+    results_lock.release(RESULTS)
+
+
+onerror:
+    results_lock.release(RESULTS)

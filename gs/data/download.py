@@ -5,10 +5,14 @@ Two promises:
 
 * a download lands under its final name only when it is complete and, when a sha256 is given,
   verified; otherwise the partial file is removed and one :class:`DownloadError` names the URL;
-* an archive is checked member by member *before* anything is written (absolute paths, ``..``
-  components, links that point outside the target, device files are refused), extracted into
-  a temporary folder next to the target and renamed into place at the end, so a failed or
-  interrupted extraction never leaves a half-extracted dataset under the target's name.
+* an archive is checked as a whole *before* anything is written, with the same rules for zip
+  and tar: absolute paths, ``..`` components, device files and fifos, members written through
+  one of the archive's own symlinks, and symlink or hard link targets that resolve outside the
+  target (every link of the archive followed, so chains of ``..`` links are caught) are
+  refused. Each write is checked again against the real target folder (tar's ``data`` filter,
+  and its equivalent for zip). Everything is extracted into a temporary folder next to the
+  target and renamed into place at the end, so a refused, failed or interrupted extraction
+  never leaves a half-extracted dataset under the target's name.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Mapping
 
 from gs.io import archive_name, sha256_file  # noqa: F401  (re-exported for callers)
 
@@ -141,44 +145,112 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def _check_link(archive: Path, name: PurePosixPath, target: str, hard: bool = False) -> None:
-    """A link must resolve (lexically) to a path inside the extraction root."""
-    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
-        raise UnsafeArchiveError(f"'{archive}': link '{name}' points to absolute path '{target}'; refusing to extract")
-    base = PurePosixPath(".") if hard else name.parent
-    depth = 0
-    for part in (base / target).parts:
+MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+def _is_absolute(target: str) -> bool:
+    return target.startswith(("/", "\\")) or (len(target) > 1 and target[1] == ":")
+
+
+def _resolve(archive: Path, rel: PurePosixPath, links: Mapping[PurePosixPath, str], what: str) -> PurePosixPath:
+    """Resolve ``rel`` (relative to the extraction root) the way the kernel will once every
+    symlink of the archive exists: each component that is one of the archive's links is replaced
+    by its target (chains included), ``..`` pops a real component. Raises when the walk leaves
+    the root, meets an absolute target or loops."""
+    todo, done, hops = list(rel.parts), [], 0
+    while todo:
+        part = todo.pop(0)
         if part in ("", "."):
             continue
-        depth += -1 if part == ".." else 1
-        if depth < 0:
-            raise UnsafeArchiveError(
-                f"'{archive}': link '{name}' -> '{target}' points outside the target folder; refusing to extract"
-            )
+        if part == "..":
+            if not done:
+                raise UnsafeArchiveError(f"'{archive}': {what} resolves outside the target folder; refusing to extract")
+            done.pop()
+            continue
+        here = PurePosixPath(*done, part)
+        if here in links:
+            hops += 1
+            target = links[here]
+            if hops > MAX_LINK_HOPS:
+                raise UnsafeArchiveError(f"'{archive}': {what} runs into a symlink loop; refusing to extract")
+            if _is_absolute(target):
+                raise UnsafeArchiveError(
+                    f"'{archive}': {what} goes through link '{here}' to absolute path '{target}'; refusing to extract")
+            todo = list(PurePosixPath(target.replace("\\", "/")).parts) + todo
+            continue
+        done.append(part)
+    return PurePosixPath(*done) if done else PurePosixPath(".")
 
 
-def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
-    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+def _check_plan(archive: Path, entries: list[tuple[PurePosixPath, str, str | None]]) -> None:
+    """Check a whole archive before anything is written.
+
+    ``entries`` are (normalised name, kind, link target) with kind ``file``, ``dir``, ``symlink``
+    or ``hardlink``. Rules (the same for zip and tar): no member is written through one of the
+    archive's symlinks; a name that is a symlink appears once; every symlink target and hard
+    link target, resolved through all the archive's symlinks, stays inside the target folder.
+    """
+    links = {name: target for name, kind, target in entries if kind == "symlink"}
+    seen: dict[PurePosixPath, str] = {}
+    for name, kind, target in entries:
+        for parent in name.parents:
+            if parent in links:
+                raise UnsafeArchiveError(
+                    f"'{archive}': member '{name}' is written through the symlink '{parent}'; refusing to extract")
+        if name in seen and "symlink" in (kind, seen[name]):
+            raise UnsafeArchiveError(f"'{archive}': member '{name}' appears twice, once as a symlink; refusing to extract")
+        seen[name] = kind
+        if kind == "symlink":
+            if _is_absolute(target):
+                raise UnsafeArchiveError(
+                    f"'{archive}': link '{name}' points to absolute path '{target}'; refusing to extract")
+            _resolve(archive, name.parent / target.replace("\\", "/"), links,
+                     f"link '{name}' -> '{target}' (points outside the target folder)")
+        elif kind == "hardlink":
+            if _is_absolute(target):
+                raise UnsafeArchiveError(
+                    f"'{archive}': hard link '{name}' points to absolute path '{target}'; refusing to extract")
+            _resolve(archive, PurePosixPath(target.replace("\\", "/")), links,
+                     f"hard link '{name}' -> '{target}' (points outside the target folder)")
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (its existing symlinks followed) lies in ``root`` (already real)."""
+    real = Path(os.path.realpath(path))
+    return real == root or root in real.parents
+
+
+def _zip_kind(archive: Path, info: zipfile.ZipInfo) -> str:
+    mode = info.external_attr >> 16
+    if info.create_system != 3 or not stat.S_IFMT(mode):  # no Unix file type recorded
+        return "dir" if info.is_dir() else "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode) or info.is_dir():
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    raise UnsafeArchiveError(f"'{archive}': member '{info.filename}' is a device or fifo; refusing to extract")
 
 
 def _extract_zip(archive: Path, root: Path) -> None:
+    real_root = Path(os.path.realpath(root))
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
         plan = []
-        for info in infos:  # check everything before writing anything
-            rel = _check_name(archive, info.filename)
-            link = None
-            if _zip_is_symlink(info):
-                link = zf.read(info).decode("utf-8")
-                _check_link(archive, rel, link)
-            plan.append((info, rel, link))
-        for info, rel, link in plan:
+        for info in zf.infolist():  # check everything before writing anything
+            rel, kind = _check_name(archive, info.filename), _zip_kind(archive, info)
+            link = zf.read(info).decode("utf-8") if kind == "symlink" else None
+            plan.append((info, rel, kind, link))
+        _check_plan(archive, [(rel, kind, link) for _, rel, kind, link in plan])
+        for info, rel, kind, link in plan:
             out = root / rel
-            if info.is_dir():
+            if not _inside(real_root, out.parent):  # the floor, as tar's data filter
+                raise UnsafeArchiveError(f"'{archive}': member '{rel}' would land outside the target folder")
+            if kind == "dir":
                 out.mkdir(parents=True, exist_ok=True)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
-            if link is not None:
+            if kind == "symlink":
                 os.symlink(link, out)
                 continue
             with zf.open(info) as src, open(out, "wb") as dst:
@@ -191,19 +263,22 @@ def _extract_zip(archive: Path, root: Path) -> None:
 def _extract_tar(archive: Path, root: Path) -> None:
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
+        entries = []
         for m in members:  # check everything before writing anything
             rel = _check_name(archive, m.name)
             if m.issym():
-                _check_link(archive, rel, m.linkname)
+                entries.append((rel, "symlink", m.linkname))
             elif m.islnk():
-                _check_name(archive, m.linkname)
-                _check_link(archive, rel, m.linkname, hard=True)
-            elif not (m.isfile() or m.isdir()):
+                entries.append((rel, "hardlink", m.linkname))
+            elif m.isfile() or m.isdir():
+                entries.append((rel, "dir" if m.isdir() else "file", None))
+            else:
                 raise UnsafeArchiveError(f"'{archive}': member '{m.name}' is a device or fifo; refusing to extract")
-        if hasattr(tarfile, "data_filter"):  # belt and braces on Pythons that have it
-            tf.extractall(root, members=members, filter="data")
-        else:  # pragma: no cover - Python < 3.10.12
-            tf.extractall(root, members=members)
+        _check_plan(archive, entries)
+        try:
+            tf.extractall(root, members=members, filter="data")  # the floor
+        except tarfile.FilterError as e:
+            raise UnsafeArchiveError(f"'{archive}': {e}; refusing to extract") from e
 
 
 def extract(archive: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:

@@ -176,8 +176,12 @@ def update_pressure(lam: float, a_b: float, goal: float, band: tuple[float, floa
 
 
 def kth_largest(values: torch.Tensor, k: int) -> float:
-    """The k-th largest entry (k clamped to [1, N])."""
+    """The k-th largest entry (k clamped to [1, N]); 0 when there is none (every Gaussian
+    pruned, e.g. by an extreme learning rate: the controller then lowers the pressure and the
+    run ends flagged as collapsed instead of failing inside kthvalue)."""
     n = values.numel()
+    if n == 0:
+        return 0.0
     k = min(max(k, 1), n)
     return float(torch.kthvalue(values.flatten().float(), n - k + 1).values)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,6 +79,36 @@ class TrainResult:
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite."""
+
+
+class TrainingCollapsed(ValueError):
+    """Training pruned every Gaussian: there is no model to save."""
+
+
+COLLAPSE_MIN_FRACTION = 0.01  # fewer final Gaussians than this fraction of the initial points
+COLLAPSE_TAIL = 5  # logged PSNRs averaged at the end (one random training view each)
+
+
+def collapse(history: list[dict[str, Any]], initial_points: int, final_count: int,
+             from_scratch: bool = True) -> dict[str, Any] | None:
+    """Why a finished run looks collapsed, or None: its Gaussian count ended below 1 % of the
+    initial points, or (for a run trained from its first iteration here, whose first logged
+    PSNR is that of the barely trained model) the training-view PSNR at the end (mean of the
+    last logged values) fell below its first logged value. Such a run returns a model, but not
+    a result to compare; ``train_stats.json`` records this as ``collapse`` and tables show it."""
+    if initial_points > 0 and final_count < COLLAPSE_MIN_FRACTION * initial_points:
+        return {"reason": f"{final_count} Gaussians at the end, below {COLLAPSE_MIN_FRACTION:.0%} of the "
+                          f"{initial_points} initial points", "kind": "gaussian_count",
+                "num_gaussians": final_count, "initial_points": initial_points}
+    psnrs = [h["psnr"] for h in history if h.get("psnr") is not None]
+    if from_scratch and len(psnrs) >= 2:
+        tail = psnrs[1:][-COLLAPSE_TAIL:]
+        end = float(np.mean(tail))
+        if end < psnrs[0]:
+            return {"reason": f"training-view PSNR fell from {psnrs[0]:.2f} dB (first logged) to {end:.2f} dB "
+                              f"(mean of the last {len(tail)} logged)", "kind": "psnr",
+                    "first_psnr": psnrs[0], "final_psnr": end}
+    return None
 
 
 def expon_lr(step: int, lr_init: float, lr_final: float, max_steps: int) -> float:
@@ -367,6 +398,17 @@ class Trainer:
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
             **self.meta,
         }
+        stats["collapse"] = collapse(self.history, len(self.scene.points), self.model.num_gaussians,
+                                     from_scratch=start == 1)
+        if self.model.num_gaussians == 0:
+            gone = next((h["step"] for h in self.history if h["num_gaussians"] == 0), max_steps)
+            raise TrainingCollapsed(
+                f"training {self.label or self.scene.name}: every Gaussian was pruned by iteration {gone}, "
+                f"there is no model to save; lower the learning rates (e.g. opacity_lr) or check the params")
+        if stats["collapse"] is not None:
+            print(f"warning: training {self.label or self.scene.name} collapsed: {stats['collapse']['reason']}; "
+                  f"the model is written but is not a result to compare (check the learning rates and params)",
+                  file=sys.stderr)
         if self.out_dir is not None:
             self._checkpoint()
             self.write_outputs(stats)
@@ -422,4 +464,5 @@ def train_method(scene: Scene, method_id: str, params: dict[str, Any], out_dir: 
 
 
 __all__ = ["REFERENCE_ITERATIONS", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
-           "train_method", "make_strategy", "write_json", "expon_lr", "photometric_loss"]
+           "TrainingCollapsed", "train_method", "make_strategy", "collapse", "write_json", "expon_lr",
+           "photometric_loss"]
