@@ -327,9 +327,6 @@ def scene_location(config: Mapping[str, Any], dataset: str, scene: str) -> tuple
         if not root:
             raise ConfigError(f"datasets.{dataset}: no folder of scenes given; run with "
                               f"--config local_root=/path/to/scenes (or set 'root' or a 'path' per scene)")
-        if not Path(root).is_dir():
-            raise ConfigError(f"datasets.{dataset}: the scenes folder '{root}' does not exist; run with "
-                              f"--config local_root=/path/to/scenes")
         return f"{root}/{scene}", None
     raise ConfigError(f"datasets.{dataset}.source: unknown source '{src}'")
 
@@ -339,6 +336,12 @@ def check_scene_locations(config: Mapping[str, Any]) -> None:
     local dataset without a folder), before any job runs."""
     for dataset, scene in all_scenes(config):
         scene_location(config, dataset, scene)
+        ds = config["datasets"][dataset]
+        root = ds.get("root") or config.get("local_root")
+        if ds.get("source") == "local" and not scene_block(config, dataset, scene).get("path") \
+                and not Path(root).is_dir():
+            raise ConfigError(f"datasets.{dataset}: the scenes folder '{root}' does not exist; run with "
+                              f"--config local_root=/path/to/scenes")
 
 
 def generate_params(config: Mapping[str, Any], dataset: str, scene: str) -> dict[str, Any]:
