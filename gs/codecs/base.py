@@ -10,10 +10,11 @@ Corrupted or truncated bitstreams must raise :class:`BitstreamError` naming the 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -22,6 +23,18 @@ from gs.model import GaussianModel, file_size_bytes
 
 class BitstreamError(ValueError):
     """A bitstream that cannot be decoded (corrupt, truncated, wrong version)."""
+
+
+@contextlib.contextmanager
+def decoding(name: str) -> Iterator[None]:
+    """Any error while decoding the stream ``name`` (the range coder raises several kinds on
+    impossible streams) becomes one :class:`BitstreamError` naming it."""
+    try:
+        yield
+    except BitstreamError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise BitstreamError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass

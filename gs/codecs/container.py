@@ -143,4 +143,49 @@ def parse_container(data: bytes, name: str = "container") -> tuple[dict[str, np.
     return out, meta
 
 
-__all__ = ["MAGIC", "VERSION", "write_container", "read_container", "parse_container"]
+class Container:
+    """A container read from ``path``, with typed access whose errors name the file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.name = str(path)
+        self.arrays, self.meta = read_container(path)
+
+    def error(self, message: str) -> BitstreamError:
+        return BitstreamError(f"{self.name}: {message}")
+
+    def check_format(self, fmt: str, versions: tuple[int, ...], title: str) -> int:
+        """The format version of the meta; a clear error for another format or version."""
+        if self.meta.get("format") != fmt:
+            raise self.error(f"not a {title} bitstream (format {self.meta.get('format')!r})")
+        version = self.meta.get("version")
+        if version not in versions:
+            raise self.error(f"{title} format version {version}, this decoder reads "
+                             f"{', '.join(map(str, versions))}")
+        return int(version)
+
+    def has(self, name: str) -> bool:
+        return name in self.arrays
+
+    def stream(self, name: str) -> bytes:
+        """The byte string ``name``."""
+        a = self.arrays.get(name)
+        if a is None:
+            raise self.error(f"array '{name}' is missing")
+        if not isinstance(a, bytes):
+            raise self.error(f"array '{name}' should be a byte stream")
+        return a
+
+    def array(self, name: str, dtype: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The array ``name``, which must have ``dtype`` (and ``shape``) and, if float, be finite."""
+        a = self.arrays.get(name)
+        if a is None:
+            raise self.error(f"array '{name}' is missing")
+        if isinstance(a, bytes) or a.dtype != np.dtype(dtype) or (shape is not None and a.shape != shape):
+            got = "bytes" if isinstance(a, bytes) else f"{a.dtype}{list(a.shape)}"
+            raise self.error(f"array '{name}' is {got}, expected {dtype}{list(shape or ())}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise self.error(f"array '{name}' holds non-finite values")
+        return a
+
+
+__all__ = ["MAGIC", "VERSION", "Container", "write_container", "read_container", "parse_container"]

@@ -100,20 +100,65 @@ def adaptive_code(coder: Any, symbols: np.ndarray | None, contexts: np.ndarray, 
     return out
 
 
-def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
-    """One column of symbols in [0, alphabet) -> its own range-coded stream (32-bit words)."""
+def new_encoder() -> Any:
+    """An empty range encoder (constriction's queue coder)."""
     import constriction
 
-    enc = constriction.stream.queue.RangeEncoder()
+    return constriction.stream.queue.RangeEncoder()
+
+
+def encoder_bytes(enc: Any) -> bytes:
+    """The encoder's stream as little-endian 32-bit words."""
+    return np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+
+
+def new_decoder(data: bytes) -> Any:
+    """A range decoder over a stream of :func:`encoder_bytes`; ValueError if it cannot be one."""
+    import constriction
+
+    if len(data) % 4:
+        raise ValueError("range-coded stream is not a whole number of 32-bit words")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+
+
+def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
+    """One column of symbols in [0, alphabet) -> its own range-coded stream (32-bit words)."""
+    enc = new_encoder()
     sym = np.asarray(symbols, dtype=np.int64)
     adaptive_code(enc, sym, np.zeros(len(sym), dtype=np.int64), 1, alphabet)
-    return np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+    return encoder_bytes(enc)
 
 
 def decode_column(data: bytes, n: int, alphabet: int) -> np.ndarray:
     """Inverse of :func:`encode_column`: (n,) symbols, uint8 or uint16 by the alphabet.
     Raises ValueError on a stream that cannot be this column."""
     return _decode_group([data], 0, n, [alphabet], None, 1)[0]
+
+
+def encode_single_stream(symbols: np.ndarray, alphabets: Sequence[int]) -> bytes:
+    """Every column of ``symbols`` (n, d) in turn in ONE stream, fresh statistics per column
+    (HGSC format 1's LoD residuals; decodable on one core only)."""
+    enc = new_encoder()
+    if symbols.size:
+        plan = Plan(np.zeros(symbols.shape[0], dtype=np.int64))
+        for c in range(symbols.shape[1]):
+            adaptive_code(enc, symbols[:, c], plan.contexts, 1, int(alphabets[c]), plan=plan)
+    return encoder_bytes(enc)
+
+
+def decode_single_stream(data: bytes, n: int, alphabets: Sequence[int]) -> np.ndarray:
+    """Inverse of :func:`encode_single_stream`: (n, d) symbols (a transposed view of (d, n)
+    storage). Raises ValueError on a stream that cannot be these columns."""
+    out = np.zeros((len(alphabets), n), dtype=np.uint8 if max(alphabets, default=1) <= 256 else np.uint16)
+    if n:
+        plan = Plan(np.zeros(n, dtype=np.int64))
+        try:
+            dec = new_decoder(data)
+            for c, alphabet in enumerate(alphabets):
+                adaptive_code(dec, None, plan.contexts, 1, int(alphabet), PRIOR, plan, out[c])
+        except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
+            raise ValueError(f"cannot decode ({type(exc).__name__}: {exc})") from None
+    return out.T
 
 
 def split_streams(blob: bytes, sizes: Sequence[int]) -> list[bytes]:
@@ -173,15 +218,11 @@ class ColumnDecodeError(ValueError):
 def _decode_group(datas: Sequence[bytes], first: int, n: int, alphabets: Sequence[int],
                   contexts: np.ndarray | None, n_ctx: int) -> list[np.ndarray]:
     """Decode several columns that share their row contexts (one plan for all of them)."""
-    import constriction
-
     plan = Plan(np.zeros(n, dtype=np.int64) if contexts is None else np.asarray(contexts, dtype=np.int64))
     outs = []
     for i, (data, alphabet) in enumerate(zip(datas, alphabets)):
         try:
-            if len(data) % 4:
-                raise ValueError("range-coded stream is not a whole number of 32-bit words")
-            dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+            dec = new_decoder(data)
             out = np.empty(n, dtype=np.uint8 if alphabet <= 256 else np.uint16)
             adaptive_code(dec, None, plan.contexts, n_ctx, int(alphabet), plan=plan, out=out)
         except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
@@ -235,4 +276,6 @@ def decode_columns(jobs: Sequence[tuple], workers: int | None = None) -> list[np
     return [result() for result in submit_columns(jobs, workers)]
 
 
-__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "submit_columns", "split_streams", "usable_cores"]
+__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column",
+           "decode_columns", "decode_workers", "submit_columns", "split_streams", "usable_cores", "new_encoder",
+           "new_decoder", "encoder_bytes", "encode_single_stream", "decode_single_stream"]
