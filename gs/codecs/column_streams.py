@@ -9,16 +9,21 @@ symbols to pay for it.
 
 The adaptive coder (:func:`adaptive_code`, HGSC's, with per-context counts): growing chunks
 (256 symbols, doubling, at most 65536), each coded with the counts of everything before it
-plus a prior of 0.25 per symbol; a column stream is its single-context case. This module imports only numpy and constriction (not torch), so the workers,
-forked from a ``forkserver`` that preloads it, start in milliseconds and never touch the
-parent's CUDA context or threads.
+plus a prior of 0.25 per symbol; a column stream is its single-context case. This module
+imports only numpy and constriction (not torch), so the workers, forked from a ``forkserver``
+that preloads it, start in milliseconds and never touch the parent's CUDA context or threads.
+They never run the parent's ``__main__`` either (:func:`_without_main`), so decoding works
+from any script, a Snakemake ``script:`` job included.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
-from typing import Any, Sequence
+import sys
+import types
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -190,6 +195,22 @@ def _pool(workers: int):
     return _POOL
 
 
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """A blank ``__main__`` while worker processes start. A spawn or forkserver child re-runs
+    the parent's main script (as ``__mp_main__``) before it runs a task; the workers need
+    nothing from it (their functions live in this module), and a script that cannot run twice
+    breaks the pool: a Snakemake ``script:`` job needs the ``snakemake`` object that only the
+    job has, a script without a main guard would run its work again. The pool starts its
+    processes in ``submit`` (for these start methods), so the submits run inside this block."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def usable_cores(limit: int = MAX_WORKERS) -> int:
     """The cores this process may run on (its CPU affinity), at most ``limit``, at least 1."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -249,8 +270,9 @@ def submit_columns(jobs: Sequence[tuple], workers: int | None = None) -> list:
             tasks[j].append((c0, (list(streams[c0:c1]), c0, n, [int(a) for a in alphabets[c0:c1]], contexts, n_ctx)))
     parallel = workers > 1 and sum(map(len, tasks)) > 1
     if parallel:
-        pool = _pool(workers)
-        futures = [[pool.submit(_decode_group, *args) for _, args in job_tasks] for job_tasks in tasks]
+        with _without_main():
+            pool = _pool(workers)
+            futures = [[pool.submit(_decode_group, *args) for _, args in job_tasks] for job_tasks in tasks]
 
     def result(j: int) -> np.ndarray:
         streams, n, alphabets, _, _ = jobs[j]
