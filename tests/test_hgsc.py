@@ -86,7 +86,7 @@ def test_lod_columns_decode_in_worker_processes_and_format_1_still_reads(tmp_pat
     processes gives the same model, and a format-1 LoD file (one stream for all columns)
     still decodes to it."""
     from gs.codecs.column_streams import decode_columns, encode_single_stream, split_streams
-    from gs.codecs.container import read_container, write_container
+    from gs.codecs.container import read_container, write_container_set
     from gs.codecs.quantize import group_levels
     from gs.methods.hgsc import lod_groups
 
@@ -100,12 +100,14 @@ def test_lod_columns_decode_in_worker_processes_and_format_1_still_reads(tmp_pat
     monkeypatch.delenv("GS_DECODE_WORKERS")
 
     alphabets = group_levels(lod_groups(2, HGSCParams.from_dict({"prune_percent": 0}))) + 1
+    files = {tmp_path / name: read_container(tmp_path / name) for name in FILES.values()}
     for lod in ("lod1", "lod2"):  # rewrite each LoD file as format 1
-        arrays, meta = read_container(tmp_path / FILES[lod])
+        arrays, meta = files[tmp_path / FILES[lod]]
         streams = split_streams(arrays.pop("symbols"), arrays.pop("symbol_sizes"))
         (q,) = decode_columns([(streams, stats["partition"][lod], alphabets)], workers=1)
         arrays["symbols"] = encode_single_stream(q.astype(np.int64), alphabets)
-        write_container(tmp_path / FILES[lod], arrays, dict(meta, version=1))
+        files[tmp_path / FILES[lod]] = (arrays, dict(meta, version=1))
+    write_container_set(files)
     old = HGSCCodec().decode(tmp_path)
     for k in rec.params:
         assert torch.equal(old.params[k], rec.params[k]), k

@@ -50,6 +50,12 @@ class CodecContext:
     seed: int = 0
 
 
+def require_gaussians(model: GaussianModel, codec: str) -> None:
+    """One clear error for a model without Gaussians: a codec has nothing to encode."""
+    if model.num_gaussians == 0:
+        raise ValueError(f"{codec}: the model has 0 Gaussians; there is nothing to encode")
+
+
 class Codec(ABC):
     """Base class; subclasses set ``id`` and implement encode/decode."""
 

@@ -11,7 +11,7 @@ The adaptive coder (:func:`adaptive_code`, HGSC's, with per-context counts): gro
 (256 symbols, doubling, at most 65536), each coded with the counts of everything before it
 plus a prior of 0.25 per symbol; a column stream is its single-context case. This module
 imports only numpy and constriction (not torch), so the workers, forked from a ``forkserver``
-that preloads it, start in milliseconds and never touch the parent's CUDA context or threads.
+that preloads those, start in milliseconds and never touch the parent's CUDA context or threads.
 They never run the parent's ``__main__`` either (:func:`_without_main`), so decoding works
 from any script, a Snakemake ``script:`` job included.
 """
@@ -180,7 +180,11 @@ _POOL_WORKERS = 0
 
 
 def _pool(workers: int):
-    """A process pool (forkserver, this module preloaded), kept for the next decode."""
+    """A process pool (forkserver with numpy and constriction preloaded), kept for the next
+    decode. The forkserver does not preload this module: it starts without the parent's
+    ``sys.path`` (Python 3.11 ignores it), so it could import another copy of ``gs`` (an
+    installed one instead of the checkout the parent runs) and every worker would inherit it;
+    the workers import this module themselves, after taking the parent's ``sys.path``."""
     global _POOL, _POOL_WORKERS
     if _POOL is None or _POOL_WORKERS != workers:
         import multiprocessing
@@ -189,7 +193,7 @@ def _pool(workers: int):
         if _POOL is not None:
             _POOL.shutdown()
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["numpy", "constriction", __name__])
+        ctx.set_forkserver_preload(["numpy", "constriction"])
         _POOL, _POOL_WORKERS = ProcessPoolExecutor(max_workers=workers, mp_context=ctx), workers
         atexit.register(_POOL.shutdown)
     return _POOL

@@ -33,8 +33,9 @@ Encoder (:class:`HGSCCodec`, spec §2), over any trained model (any SH degree):
    processes.
 
 Bitstream (§3): five checksummed containers (:mod:`gs.codecs.container`), header / geometry /
-anchors / lod1 / lod2; size = all of their bytes (side info included); components report
-each file. The decoder (§4) reads only these files. Format 2 (current) stores each LoD
+anchors / lod1 / lod2, bound together by one stream id (a file from another encode is an
+error naming it); size = all of their bytes (side info included); components report each
+file. The decoder (§4) reads only these files. Format 2 (current) stores each LoD
 residual column's and each anchor class column's stream with the stream sizes; format 1 (one
 stream for all columns, the same statistics) still reads.
 
@@ -86,7 +87,7 @@ import numpy as np
 import torch
 
 from gs.codecs.attributes import ModelRows, attribute_layout, attribute_matrix, model_from_attributes
-from gs.codecs.base import Codec, CodecContext
+from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.column_streams import (
     ColumnDecodeError,
     decode_single_stream,
@@ -95,7 +96,7 @@ from gs.codecs.column_streams import (
     submit_columns,
     usable_cores,
 )
-from gs.codecs.container import Container, write_container
+from gs.codecs.container import Container, read_container_set, write_container_set
 from gs.codecs.octree import (
     decode_geometry_draco,
     decode_octree,
@@ -275,9 +276,8 @@ class HGSCCodec(Codec):
         p = self.p
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        require_gaussians(model, "HGSC")
         n_in = model.num_gaussians
-        if n_in == 0:
-            raise ValueError("HGSC cannot encode an empty model")
         stats: dict[str, Any] = {"input_num_gaussians": n_in}
 
         # 1. significance pruning on the training views
@@ -347,21 +347,22 @@ class HGSCCodec(Codec):
             lod_arrays[lod] = {"min": g_lo, "max": g_hi, "symbols": b"".join(streams),
                                "symbol_sizes": np.array([len(b) for b in streams], dtype="<u4")}
 
-        # write the files
+        # write the files, bound together by one stream id
         meta_common = {"format": "hgsc", "version": FORMAT_VERSION}
-        sizes = {}
-        sizes["header"] = write_container(out_dir / FILES["header"], {}, {
-            **meta_common, "num_points": n, "sh_degree": model.sh_degree,
-            "params": {k: getattr(p, k) for k in ("xyz_bits", "block_size", "lod_block_size", "anchor_fraction",
-                                                  "lod1_fraction", "anchor_bits", "lod_bits", "lod_bits_uv",
-                                                  "geometry_coder")}})
-        sizes["geometry"] = write_container(out_dir / FILES["geometry"], {"bbox": np.stack([lo, hi]), "stream": geom},
-                                            meta_common)
-        sizes["anchors"] = write_container(out_dir / FILES["anchors"], {
-            "min": a_lo, "max": a_hi, "dc": dc.astype("<i4"), "classes": b"".join(cat_streams),
-            "class_sizes": np.array([len(b) for b in cat_streams], dtype="<u4"), "mantissa": mant_s}, meta_common)
-        for lod in (1, 2):
-            sizes[f"lod{lod}"] = write_container(out_dir / FILES[f"lod{lod}"], lod_arrays[lod], meta_common)
+        header = {**meta_common, "num_points": n, "sh_degree": model.sh_degree,
+                  "params": {k: getattr(p, k) for k in ("xyz_bits", "block_size", "lod_block_size", "anchor_fraction",
+                                                        "lod1_fraction", "anchor_bits", "lod_bits", "lod_bits_uv",
+                                                        "geometry_coder")}}
+        contents = {
+            "header": ({}, header),
+            "geometry": ({"bbox": np.stack([lo, hi]), "stream": geom}, meta_common),
+            "anchors": ({"min": a_lo, "max": a_hi, "dc": dc.astype("<i4"), "classes": b"".join(cat_streams),
+                         "class_sizes": np.array([len(b) for b in cat_streams], dtype="<u4"), "mantissa": mant_s},
+                        meta_common),
+            **{f"lod{lod}": (lod_arrays[lod], meta_common) for lod in (1, 2)},
+        }
+        written = write_container_set({out_dir / FILES[k]: v for k, v in contents.items()})
+        sizes = {k: written[str(out_dir / FILES[k])] for k in FILES}
 
         self.reconstruction = self._assemble(q, labels, rec, lo, hi, p.xyz_bits, model.sh_degree, ctx.device)
         counts = {name: int((labels == i).sum()) for i, name in enumerate(("anchors", "lod1", "lod2"))}
@@ -423,9 +424,10 @@ class _Decoding:
     order); LoD2 rows go from prediction + residual straight into the output ``out``."""
 
     def __init__(self, in_dir: Path, device: str | torch.device) -> None:
-        """Read the five files and check their format, version and header."""
+        """Read the five files and check that they come from one encode, their format,
+        version and header."""
         self.device = device
-        self.files = {k: Container(in_dir / v) for k, v in FILES.items()}
+        self.files = read_container_set({k: in_dir / v for k, v in FILES.items()})
         for c in self.files.values():
             c.check_format("hgsc", READ_VERSIONS, "HGSC")
         head = self.files["header"]
