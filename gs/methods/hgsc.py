@@ -157,6 +157,9 @@ class HGSCParams:
     geometry_coder: str = "octree"  # "octree" (own) | "draco" (DracoPy, optional)
 
     def __post_init__(self) -> None:
+        for name in ("xyz_bits", "block_size", "lod_block_size", "anchor_bits", "lod_bits", "lod_bits_uv"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if not 0.0 <= self.prune_percent < 100.0:
             raise ValueError(f"prune_percent must be in [0, 100), got {self.prune_percent}")
         if not 1 <= self.xyz_bits <= 20:
@@ -434,7 +437,7 @@ class _Decoding:
         try:
             self.n, self.deg = int(head.meta["num_points"]), int(head.meta["sh_degree"])
             self.p = HGSCParams.from_dict(dict(head.meta["params"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise head.error(f"malformed HGSC header ({exc})") from exc
         if self.n < 1 or not 0 <= self.deg <= 4:
             raise head.error(f"bad point count {self.n} or SH degree {self.deg}")

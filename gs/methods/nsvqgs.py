@@ -540,9 +540,11 @@ class NSVQCodec(Codec):
         c.check_format("nsvqgs", (FORMAT_VERSION,), "NSVQ-GS")
         try:
             n, deg = int(c.meta["num_gaussians"]), int(c.meta["sh_degree"])
-            attrs = c.meta["attrs"]
-        except (KeyError, TypeError, ValueError) as exc:
+            attrs = dict(c.meta["attrs"])
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise c.error(f"malformed NSVQ-GS metadata ({exc})") from exc
+        if n < 1 or not 0 <= deg <= 4:
+            raise c.error(f"bad Gaussian count {n} or SH degree {deg}")
 
         def floats(key: str, shape: tuple[int, ...]) -> torch.Tensor:
             return torch.from_numpy(c.floats(key, shape))
@@ -560,7 +562,7 @@ class NSVQCodec(Codec):
                 raise c.error(f"attribute '{key}' is missing from the metadata")
             try:
                 k, d = int(attrs[key]["k"]), int(attrs[key]["dim"])
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 raise c.error(f"malformed metadata of '{key}' ({exc})") from exc
             if d != dim or k < 1:
                 raise c.error(f"attribute '{key}' has dim {d} / {k} codes, expected dim {dim}")
