@@ -1,5 +1,6 @@
 """Vector-quantization blocks: Gaussian attributes as (N, D) matrices and back, k-means
-codebooks, and a row gather whose backward scales with many repeated indices."""
+codebooks, noise substitution (a quantizer that passes gradients to the codebook), and a row
+gather whose backward scales with many repeated indices."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ def take_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return t.index_select(0, idx)
 
 
+def noise_substitute(x: torch.Tensor, c_hat: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x + ||x - c_hat|| / (||v|| + 1e-12) * v, v ~ N(0, I) per row: noise substitution (NSVQ,
+    Vali and Baeckstroem), the quantization error as a random direction of the same norm.
+
+    Neither x nor c_hat is detached: the codebook's gradient flows through the residual norm,
+    x gets the identity plus the norm term. ||result - x|| == ||x - c_hat|| per row."""
+    v = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    err = (x - c_hat).norm(dim=1, keepdim=True)
+    return x + err / (v.norm(dim=1, keepdim=True) + 1e-12) * v
+
+
 def kmeans(x: torch.Tensor, k: int, assign: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], iters: int = 10,
            tol: float = 1e-4, generator: torch.Generator | None = None) -> torch.Tensor:
     """Lloyd's k-means: K random distinct rows as centroids, ``iters`` updates, stop when no
@@ -65,4 +77,4 @@ def kmeans(x: torch.Tensor, k: int, assign: Callable[[torch.Tensor, torch.Tensor
     return c
 
 
-__all__ = ["attr_matrix", "matrix_to_param", "take_rows", "kmeans"]
+__all__ = ["attr_matrix", "matrix_to_param", "take_rows", "noise_substitute", "kmeans"]

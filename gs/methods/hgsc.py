@@ -88,46 +88,16 @@ import torch
 
 from gs.codecs.attributes import ModelRows, attribute_layout, attribute_matrix, model_from_attributes
 from gs.codecs.base import Codec, CodecContext, require_gaussians
-from gs.codecs.column_streams import (
-    ColumnDecodeError,
-    decode_single_stream,
-    encode_column,
-    split_streams,
-    submit_columns,
-    usable_cores,
-)
+from gs.codecs.column_streams import (ColumnDecodeError, decode_single_stream, encode_column, split_streams,
+                                      submit_columns, usable_cores)
 from gs.codecs.container import Container, read_container_set, write_container_set
-from gs.codecs.octree import (
-    decode_geometry_draco,
-    decode_octree,
-    encode_geometry_draco,
-    encode_octree,
-    morton_decode,
-    morton_encode,
-)
+from gs.codecs.octree import (decode_geometry_draco, decode_octree, encode_geometry_draco, encode_octree,
+                              morton_decode, morton_encode)
 from gs.codecs.partition import lod_partition, nearest_reference
-from gs.codecs.quantize import (
-    ROWS,
-    dequantize_columns,
-    dequantize_positions,
-    group_levels,
-    group_quantize,
-    group_reconstruct,
-    group_rows,
-    group_step,
-    quantize_columns,
-    quantize_positions,
-)
-from gs.codecs.raht import (
-    CAT_ALPHABET,
-    coefficients_from_classes,
-    decode_coefficients,
-    encode_coefficients,
-    raht_forward,
-    raht_inverse,
-    raht_structure,
-    raht_weight_class,
-)
+from gs.codecs.quantize import (ROWS, dequantize_columns, dequantize_positions, group_levels, group_quantize,
+                                group_reconstruct, group_rows, group_step, quantize_columns, quantize_positions)
+from gs.codecs.raht import (CAT_ALPHABET, coefficients_from_classes, decode_coefficients, encode_coefficients,
+                            raht_forward, raht_inverse, raht_structure, raht_weight_class)
 from gs.model import GaussianModel, num_sh_bases
 
 FORMAT_VERSION = 2  # 2: one range-coded stream per LoD residual column (decoded in parallel)

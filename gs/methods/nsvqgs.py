@@ -70,7 +70,7 @@ from gs.codecs import vq
 from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.container import Container, write_container_set
 from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
-from gs.codecs.vq import attr_matrix, matrix_to_param, take_rows
+from gs.codecs.vq import attr_matrix, matrix_to_param, noise_substitute, take_rows
 from gs.methods.baseline import BaselineStrategy
 from gs.model import GaussianModel, num_sh_bases
 from gs.train import ops
@@ -88,16 +88,6 @@ FORMAT_VERSION = 1
 
 
 # ---------------------------------------------------------------------------- VQ primitives
-def noise_substitute(x: torch.Tensor, c_hat: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x + ||x - c_hat|| / (||v|| + 1e-12) * v, v ~ N(0, I) per row (spec §3.4c).
-
-    Neither x nor c_hat is detached: the codebook's gradient flows through the residual norm,
-    x gets the identity plus the norm term. ||result - x|| == ||x - c_hat|| per row."""
-    v = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
-    err = (x - c_hat).norm(dim=1, keepdim=True)
-    return x + err / (v.norm(dim=1, keepdim=True) + 1e-12) * v
-
-
 def kmeans(x: torch.Tensor, k: int, iters: int = 10, tol: float = 1e-4,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """Lloyd's k-means codebook (spec §3.3) with the nearest-code search of training."""
