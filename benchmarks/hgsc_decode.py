@@ -41,7 +41,7 @@ def _sync(dev: str) -> None:
 
 
 # decoder stages timed by --stages: functions of gs.methods.hgsc (wrapped while decoding)
-STAGES = [("read_container", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
+STAGES = [("read_container_set", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
           ("partition", "KD-tree + FPS partition"),
           ("decode_coefficients", "anchor RAHT coefficients, format 1 (range decoding, one stream)"),
           ("coefficients_from_classes", "anchor RAHT coefficients (classes + mantissas)"),
