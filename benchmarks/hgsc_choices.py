@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gs.codecs.entropy import encode_symbols, pack_bits, symbols_method  # noqa: E402
+from gs.codecs import column_streams, octree, quantize, raht  # noqa: E402
 from gs.methods import hgsc as H  # noqa: E402
 from gs.model import GaussianModel  # noqa: E402
 
@@ -107,7 +108,7 @@ def bench_geometry(codes: np.ndarray, q: np.ndarray, bits: int) -> list[str]:
     back, td = timed(H.decode_octree, data, bits, n, use_context=False)
     out.append(row("octree + adaptive range coder, one context per level", len(data),
                    f"{8 * len(data) / n:.2f}", f"{te:.2f}", f"{td:.2f}", np.array_equal(back, codes)))
-    occ = np.concatenate([o for o, _ in H.octree_levels(codes, bits)])
+    occ = np.concatenate([o for o, _ in octree.octree_levels(codes, bits)])
     data, te = timed(encode_symbols, occ, 256)
     out.append(row(f"octree bytes, best static coder ({symbols_method(data)})", len(data),
                    f"{8 * len(data) / n:.2f}", f"{te:.2f}", "", True))
@@ -132,7 +133,7 @@ def bench_anchors(a_q: np.ndarray, codes: np.ndarray) -> list[str]:
 
     def ours():
         highs, dc = H.raht_forward(a_q, tree)
-        c, m = H.encode_coefficients(highs, H._raht_weight_class(tree), H._ANCHOR_WEIGHT_CLASSES)
+        c, m = H.encode_coefficients(highs, raht.raht_weight_class(tree, H.ANCHOR_WEIGHT_CLASSES), H.ANCHOR_WEIGHT_CLASSES)
         return sum(map(len, c)) + len(m) + dc.size * 4
 
     size, te = timed(ours)
@@ -159,7 +160,7 @@ def bench_anchors(a_q: np.ndarray, codes: np.ndarray) -> list[str]:
 def bench_lod(lq: np.ndarray, groups, label: str) -> list[str]:
     out = [row(f"{label} residual coder", "bytes", "bits/Gaussian", "encode s"), row(*["---"] * 4)]
     n = len(lq)
-    data, te = timed(H._sym_code, lq, H.lod_levels(groups) + 1)
+    data, te = timed(column_streams.encode_single_stream, lq, quantize.group_levels(groups) + 1)
     out.append(row("adaptive range coder per column (ours, default)", len(data), f"{8 * len(data) / n:.1f}",
                    f"{te:.2f}"))
 
@@ -168,7 +169,7 @@ def bench_lod(lq: np.ndarray, groups, label: str) -> list[str]:
 
     size, te = timed(upstream)
     out.append(row("upstream: packed bits + zlib per group", size, f"{8 * size / n:.1f}", f"{te:.2f}"))
-    lv = H.lod_levels(groups)
+    lv = quantize.group_levels(groups)
 
     def static():
         return sum(len(encode_symbols(lq[:, c], int(lv[c]) + 1, methods=["fixed", "zlib", "ans"]))
@@ -230,7 +231,7 @@ def bench_model(model: GaussianModel, source: str) -> list[str]:
     groups = H.lod_groups(model.sh_degree, p)
     il = np.flatnonzero(labels == 1)
     pred = a_rec[H.nearest_reference(q[ia], q[il])]
-    lq, _, _ = H.lod_quantize(attrs[il].astype(np.float64) - pred, groups)
+    lq, _, _ = quantize.group_quantize(attrs[il].astype(np.float64) - pred, groups)
     lines = [
         f"## {source}", "",
         f"{model.num_gaussians} Gaussians, SH degree {model.sh_degree}, PLY {model.ply_num_bytes() / 1e6:.2f} MB; "

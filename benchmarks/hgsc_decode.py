@@ -9,7 +9,7 @@ there is no significance pruning, so every Gaussian is coded: the decoder rebuil
 Writes ``hgsc_decode.md`` into ``--out``. ``--stages`` adds the time spent in each decoder stage
 (the wall time covered by the calls of the stage in the last decode: calls running in several
 threads at once count once; the nearest-neighbour searches run in threads concurrently with the
-range decoding and the anchors, and the row blocks of ``_lod_rows`` and ``_ModelRows.put`` run
+range decoding and the anchors, and the row blocks of ``group_rows`` and ``ModelRows.put`` run
 concurrently with each other, so the stages may sum to more than the total; "rest" is the time
 when none of the other stages ran).
 """
@@ -41,16 +41,16 @@ def _sync(dev: str) -> None:
 
 
 # decoder stages timed by --stages: functions of gs.methods.hgsc (wrapped while decoding)
-STAGES = [("read_container", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
+STAGES = [("read_container_set", "read + check the containers"), ("decode_octree", "geometry (octree range decoding)"),
           ("partition", "KD-tree + FPS partition"),
           ("decode_coefficients", "anchor RAHT coefficients, format 1 (range decoding, one stream)"),
           ("coefficients_from_classes", "anchor RAHT coefficients (classes + mantissas)"),
           ("raht_inverse", "inverse RAHT"),
-          ("decode_columns", "anchor classes + LoD residuals (range decoding, a stream per column, worker processes)"),
+          ("submit_columns", "anchor classes + LoD residuals (range decoding, a stream per column, worker processes)"),
           ("_column_result", "waiting for the anchor classes + LoD residuals (range decoding in worker processes, "
-                             "in the background since session 6)"),
-          ("nearest_reference", "nearest reference (threads)"), ("_lod_rows", "LoD dequantize + predict (threads)"),
-          ("_ModelRows.put", "YUV -> RGB + output arrays (threads)")]
+                             "in the background)"),
+          ("nearest_reference", "nearest reference (threads)"), ("group_rows", "LoD dequantize + predict (threads)"),
+          ("ModelRows.put", "YUV -> RGB + output arrays (threads)")]
 
 
 def _covered(intervals: list[tuple[float, float]]) -> float:

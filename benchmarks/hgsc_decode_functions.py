@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.hgsc_choices import synthetic_model  # noqa: E402
 from gs.codecs.container import read_container  # noqa: E402
-from gs.column_streams import decode_columns, split_streams  # noqa: E402
+from gs.codecs.column_streams import decode_columns, split_streams  # noqa: E402
+from gs.codecs import quantize, raht  # noqa: E402
 from gs.methods import hgsc as H  # noqa: E402
 from gs.methods.registry import get_method  # noqa: E402
 
@@ -55,20 +56,20 @@ def main() -> None:
     q = H.morton_decode(codes, p.xyz_bits)
     labels = H.partition(q, p, "cpu")
     tree = H.raht_structure(codes[labels == 0])
-    ctx = H._raht_weight_class(tree)
+    ctx = raht.raht_weight_class(tree, H.ANCHOR_WEIGHT_CLASSES)
     a = data["anchors"][0]
     d = len(a["min"])
-    cat = decode_columns([(split_streams(a["classes"], a["class_sizes"]), len(ctx), [H._CAT_ALPHABET] * d, ctx,
-                           H._ANCHOR_WEIGHT_CLASSES)], 1)[0]
+    cat = decode_columns([(split_streams(a["classes"], a["class_sizes"]), len(ctx), [raht.CAT_ALPHABET] * d, ctx,
+                           H.ANCHOR_WEIGHT_CLASSES)], 1)[0]
     highs = timed("coefficients_from_classes", H.coefficients_from_classes, cat.T, a["mantissa"], "anchors")
     a_q = timed("raht_inverse", H.raht_inverse, highs, a["dc"].astype(np.int64), tree)
     rec = H.dequantize_columns(a_q, a["min"], a["max"], 2 ** p.anchor_bits).astype(np.float32)
     rng = np.random.default_rng(0)
     attrs = rec[rng.integers(0, len(rec), n)]  # n attribute rows
-    timed("_ModelRows.put (model_from_attributes, all rows)", H.model_from_attributes, q.astype(np.float32), attrs, deg)
+    timed("ModelRows.put (model_from_attributes, all rows)", H.model_from_attributes, q.astype(np.float32), attrs, deg)
     groups = H.lod_groups(deg, p)
     lq = np.ascontiguousarray(rng.integers(0, 16, size=(d, n)).astype(np.uint8)).T
-    timed("_lod_rows (lod_reconstruct, all rows)", H.lod_reconstruct, attrs, lq,
+    timed("group_rows (group_reconstruct, all rows)", quantize.group_reconstruct, attrs, lq,
           np.full(len(groups), -1, np.float32), np.ones(len(groups), np.float32), groups)
 
 

@@ -149,3 +149,15 @@ def test_compress_bytes_round_trip_and_corruption():
             decompress_bytes(bytes(bad), name="cb")
     with pytest.raises(BitstreamError):
         decompress_bytes(blob[:-1])
+
+
+@pytest.mark.parametrize("bits", [1, 3, 7, 8, 13, 19, 25, 26, 32, 57, 58, 64])  # 25 | 26: 32- | 64-bit words
+def test_unpack_bits_inverts_pack_bits(bits):
+    rng = np.random.default_rng(bits)
+    for n in (0, 1, 9, 1001):
+        v = rng.integers(0, 2 ** min(bits, 62), size=n, dtype=np.int64)
+        data = pack_bits(v, bits)
+        # the MSB-first layout: the first value's top bit is the first bit of the stream
+        if n and bits <= 8:
+            assert data[0] >> (8 - bits) == v[0]
+        assert np.array_equal(unpack_bits(data, n, bits), v)

@@ -10,10 +10,11 @@ Corrupted or truncated bitstreams must raise :class:`BitstreamError` naming the 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -22,6 +23,18 @@ from gs.model import GaussianModel, file_size_bytes
 
 class BitstreamError(ValueError):
     """A bitstream that cannot be decoded (corrupt, truncated, wrong version)."""
+
+
+@contextlib.contextmanager
+def decoding(name: str) -> Iterator[None]:
+    """Any error while decoding the stream ``name`` (the range coder raises several kinds on
+    impossible streams) becomes one :class:`BitstreamError` naming it."""
+    try:
+        yield
+    except BitstreamError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise BitstreamError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass
@@ -35,6 +48,12 @@ class CodecContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     aux: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+
+
+def require_gaussians(model: GaussianModel, codec: str) -> None:
+    """One clear error for a model without Gaussians: a codec has nothing to encode."""
+    if model.num_gaussians == 0:
+        raise ValueError(f"{codec}: the model has 0 Gaussians; there is nothing to encode")
 
 
 class Codec(ABC):

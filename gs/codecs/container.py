@@ -1,8 +1,9 @@
 """A small versioned, checksummed multi-array file format for codec bitstreams.
 
-Layout (little endian)::
+Layout (little endian), version 2::
 
-    magic b"GSBC" | version u16 | header length u32 | header crc32 u32 | header | payloads
+    magic b"GSBC" | version u16 | stream id 16 bytes | header length u32
+        | header crc32 u32 (over stream id + header) | header | payloads
 
     header  = n_arrays u16 | meta length u32 | meta (UTF-8 JSON object)
               then per array: name length u8 | name (UTF-8) | dtype length u8 | dtype
@@ -14,23 +15,34 @@ Layout (little endian)::
 ``bytes``. Any inconsistency - wrong magic or version, a header or payload checksum mismatch, a
 file shorter or longer than its header says - raises :class:`gs.codecs.base.BitstreamError`
 naming the file (and the array).
+
+The files of one bitstream are bound together (:func:`write_container_set`): each carries the
+same stream id, a hash over the contents of all of them, and :func:`read_container_set`
+refuses a set whose ids differ (a file from another encode), naming that file. Version 1
+(no stream id: ``magic | version | header length | header crc32 | header | payloads``) still
+reads; its files cannot be checked for belonging together. Any other version is a clear
+version error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from gs.codecs.base import BitstreamError
+from gs.codecs.entropy import decompress_bytes
 
 MAGIC = b"GSBC"
-VERSION = 1
-_PRE = struct.Struct("<4sHII")
+VERSION = 2
+READ_VERSIONS = (1, 2)
+_MAGIC_VERSION = struct.Struct("<4sH")
+_PRE = {1: struct.Struct("<4sHII"), 2: struct.Struct("<4sH16sII")}
 
 
 def _encode_header(entries: list[tuple[str, str, tuple[int, ...], bytes]], meta: dict[str, Any]) -> bytes:
@@ -45,10 +57,8 @@ def _encode_header(entries: list[tuple[str, str, tuple[int, ...], bytes]], meta:
     return b"".join(parts)
 
 
-def write_container(path: str | Path, arrays: dict[str, np.ndarray | bytes], meta: dict[str, Any] | None = None) -> int:
-    """Write ``arrays`` (name -> array or bytes) and a JSON-able ``meta`` dict; returns the file
-    size. Written to a temporary file and renamed, so a failed write leaves no partial file."""
-    path = Path(path)
+def _serialize(arrays: dict[str, np.ndarray | bytes], meta: dict[str, Any] | None) -> tuple[bytes, bytes]:
+    """(header, payloads) of a container holding ``arrays`` and ``meta``."""
     entries = []
     for name, value in arrays.items():
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -61,8 +71,13 @@ def write_container(path: str | Path, arrays: dict[str, np.ndarray | bytes], met
             if a.dtype.hasobject:
                 raise TypeError(f"array '{name}': object arrays cannot be stored")
             entries.append((name, a.dtype.str, tuple(int(s) for s in a.shape), a.tobytes()))
-    header = _encode_header(entries, meta or {})
-    blob = _PRE.pack(MAGIC, VERSION, len(header), zlib.crc32(header)) + header + b"".join(e[3] for e in entries)
+    return _encode_header(entries, meta or {}), b"".join(e[3] for e in entries)
+
+
+def _write(path: Path, header: bytes, payloads: bytes, stream_id: bytes) -> int:
+    """Write one file through a temporary file and a rename (a failed write leaves no file)."""
+    blob = _PRE[VERSION].pack(MAGIC, VERSION, stream_id, len(header), zlib.crc32(stream_id + header))
+    blob += header + payloads
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(blob)
@@ -70,27 +85,61 @@ def write_container(path: str | Path, arrays: dict[str, np.ndarray | bytes], met
     return len(blob)
 
 
+def write_container_set(files: Mapping[str | Path, tuple[dict[str, np.ndarray | bytes], dict[str, Any]]]
+                        ) -> dict[str, int]:
+    """Write the files of one bitstream (path -> (arrays, meta)), bound together by one stream
+    id: a hash over every file's header and payloads, so identical encodes write identical
+    files and a file from another encode carries another id. Returns path -> file size."""
+    parts = {str(path): _serialize(arrays, meta) for path, (arrays, meta) in files.items()}
+    h = hashlib.sha256()
+    for header, payloads in parts.values():
+        h.update(struct.pack("<QQ", len(header), len(payloads)))
+        h.update(header)
+        h.update(payloads)
+    stream_id = h.digest()[:16]
+    return {path: _write(Path(path), header, payloads, stream_id) for path, (header, payloads) in parts.items()}
+
+
+def write_container(path: str | Path, arrays: dict[str, np.ndarray | bytes], meta: dict[str, Any] | None = None) -> int:
+    """Write ``arrays`` (name -> array or bytes) and a JSON-able ``meta`` dict as a set of one
+    file; returns the file size."""
+    return write_container_set({path: (arrays, meta or {})})[str(path)]
+
+
 def read_container(path: str | Path) -> tuple[dict[str, np.ndarray | bytes], dict[str, Any]]:
     """Read a container: (name -> array or bytes, meta). Raises BitstreamError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BitstreamError(f"{path}: bitstream file is missing")
-    data = path.read_bytes()
-    return parse_container(data, str(path))
+    c = Container(path)
+    return c.arrays, c.meta
 
 
 def parse_container(data: bytes, name: str = "container") -> tuple[dict[str, np.ndarray | bytes], dict[str, Any]]:
-    if len(data) < _PRE.size:
+    """:func:`read_container` of the bytes ``data`` (``name`` names them in errors)."""
+    arrays, meta, _ = _parse(data, name)
+    return arrays, meta
+
+
+def _parse(data: bytes, name: str) -> tuple[dict[str, np.ndarray | bytes], dict[str, Any], bytes | None]:
+    """(arrays, meta, stream id or None for version 1) of a container's bytes."""
+    if len(data) < _MAGIC_VERSION.size:
         raise BitstreamError(f"{name}: truncated ({len(data)} bytes, not even a header)")
-    magic, version, hlen, hcrc = _PRE.unpack_from(data)
+    magic, version = _MAGIC_VERSION.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError(f"{name}: not a GS Bench bitstream container (bad magic {magic!r})")
-    if version != VERSION:
-        raise BitstreamError(f"{name}: container version {version}, this reader knows version {VERSION}")
-    if _PRE.size + hlen > len(data):
+    if version not in READ_VERSIONS:
+        raise BitstreamError(f"{name}: container version {version}, this reader knows versions "
+                             f"{', '.join(map(str, READ_VERSIONS))} (written by another release of GS Bench?)")
+    pre = _PRE[version]
+    if len(data) < pre.size:
+        raise BitstreamError(f"{name}: truncated ({len(data)} bytes, not even a header)")
+    if version == 1:
+        _, _, hlen, hcrc = pre.unpack_from(data)
+        stream_id = None
+    else:
+        _, _, stream_id, hlen, hcrc = pre.unpack_from(data)
+    if pre.size + hlen > len(data):
         raise BitstreamError(f"{name}: truncated inside the header ({len(data)} bytes)")
-    header = data[_PRE.size:_PRE.size + hlen]
-    if zlib.crc32(header) != hcrc:
+    header = data[pre.size:pre.size + hlen]
+    if zlib.crc32((stream_id or b"") + header) != hcrc:
         raise BitstreamError(f"{name}: header checksum mismatch (corrupt file)")
     try:
         pos = 0
@@ -119,7 +168,7 @@ def parse_container(data: bytes, name: str = "container") -> tuple[dict[str, np.
             raise ValueError("trailing bytes in the header")
     except (struct.error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise BitstreamError(f"{name}: malformed header ({exc})") from exc
-    offset = _PRE.size + hlen
+    offset = pre.size + hlen
     total = offset + sum(e[3] for e in entries)
     if total != len(data):
         kind = "truncated" if len(data) < total else "has trailing data"
@@ -140,7 +189,86 @@ def parse_container(data: bytes, name: str = "container") -> tuple[dict[str, np.
         if dt.hasobject or int(np.prod(shape, dtype=np.int64)) * dt.itemsize != length:
             raise BitstreamError(f"{name}: array '{aname}' length {length} does not match {dtype}{list(shape)}")
         out[aname] = np.frombuffer(payload, dtype=dt).reshape(shape).copy()
-    return out, meta
+    return out, meta, stream_id
 
 
-__all__ = ["MAGIC", "VERSION", "write_container", "read_container", "parse_container"]
+class Container:
+    """A container read from ``path``, with typed access whose errors name the file."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        self.name = str(path)
+        if not path.is_file():
+            raise BitstreamError(f"{path}: bitstream file is missing")
+        self.arrays, self.meta, self.stream_id = _parse(path.read_bytes(), self.name)
+
+    def error(self, message: str) -> BitstreamError:
+        return BitstreamError(f"{self.name}: {message}")
+
+    def check_format(self, fmt: str, versions: tuple[int, ...], title: str) -> int:
+        """The format version of the meta; a clear error for another format or version."""
+        if self.meta.get("format") != fmt:
+            raise self.error(f"not a {title} bitstream (format {self.meta.get('format')!r})")
+        version = self.meta.get("version")
+        if version not in versions:
+            raise self.error(f"{title} format version {version}, this decoder reads "
+                             f"{', '.join(map(str, versions))}")
+        return int(version)
+
+    def has(self, name: str) -> bool:
+        return name in self.arrays
+
+    def stream(self, name: str) -> bytes:
+        """The byte string ``name``."""
+        a = self.arrays.get(name)
+        if a is None:
+            raise self.error(f"array '{name}' is missing")
+        if not isinstance(a, bytes):
+            raise self.error(f"array '{name}' should be a byte stream")
+        return a
+
+    def floats(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The finite float32 array ``name`` of ``shape``, stored as is or as a compressed byte
+        stream of :func:`gs.codecs.entropy.compress_bytes`."""
+        v = self.arrays.get(name)
+        if isinstance(v, bytes):
+            v = np.frombuffer(decompress_bytes(v, f"{self.name}: array '{name}'"), dtype="<f4")
+        elif v is None:
+            raise self.error(f"array '{name}' is missing")
+        if v.dtype != np.dtype("<f4") or v.size != int(np.prod(shape)):
+            raise self.error(f"array '{name}' has {v.size} {v.dtype} values, expected float32{list(shape)}")
+        v = v.reshape(shape).copy()
+        if not np.isfinite(v).all():
+            raise self.error(f"array '{name}' holds non-finite values")
+        return v
+
+    def array(self, name: str, dtype: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The array ``name``, which must have ``dtype`` (and ``shape``) and, if float, be finite."""
+        a = self.arrays.get(name)
+        if a is None:
+            raise self.error(f"array '{name}' is missing")
+        if isinstance(a, bytes) or a.dtype != np.dtype(dtype) or (shape is not None and a.shape != shape):
+            got = "bytes" if isinstance(a, bytes) else f"{a.dtype}{list(a.shape)}"
+            raise self.error(f"array '{name}' is {got}, expected {dtype}{list(shape or ())}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise self.error(f"array '{name}' holds non-finite values")
+        return a
+
+
+def read_container_set(paths: Mapping[str, str | Path]) -> dict[str, Container]:
+    """Read the files of one bitstream (key -> path) and check that they belong together:
+    every file carries the stream id of the first one. Version 1 files (no stream id) are read
+    unchecked only if every file of the set is version 1."""
+    files = {key: Container(path) for key, path in paths.items()}
+    first = next(iter(files.values()), None)
+    for c in files.values():
+        if c.stream_id != first.stream_id:
+            ids = [x.hex() if x is not None else "none (an older release)" for x in (c.stream_id, first.stream_id)]
+            raise c.error(f"belongs to another encode than {Path(first.name).name} (stream id {ids[0]}, "
+                          f"{Path(first.name).name} has {ids[1]}): the files of a bitstream must all come "
+                          "from one encode")
+    return files
+
+
+__all__ = ["MAGIC", "VERSION", "READ_VERSIONS", "Container", "write_container", "write_container_set",
+           "read_container", "read_container_set", "parse_container"]

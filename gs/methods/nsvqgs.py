@@ -66,9 +66,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from gs.codecs.base import BitstreamError, Codec, CodecContext
-from gs.codecs.container import read_container, write_container
-from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, decompress_bytes, encode_symbols, symbols_method
+from gs.codecs import vq
+from gs.codecs.base import Codec, CodecContext, require_gaussians
+from gs.codecs.container import Container, write_container_set
+from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
+from gs.codecs.vq import attr_matrix, matrix_to_param, noise_substitute, take_rows
 from gs.methods.baseline import BaselineStrategy
 from gs.model import GaussianModel, num_sh_bases
 from gs.train import ops
@@ -86,69 +88,10 @@ FORMAT_VERSION = 1
 
 
 # ---------------------------------------------------------------------------- VQ primitives
-def attr_matrix(params: dict[str, torch.Tensor], key: str) -> torch.Tensor:
-    """The raw (as optimised) attribute as an (N, D) matrix: log-scales, unnormalised
-    quaternions, SH DC (N,3), SH rest flattened coefficient-major (N, 3*(K-1))."""
-    t = params[key]
-    return t.reshape(t.shape[0], -1)
-
-
-def matrix_to_param(key: str, mat: torch.Tensor, sh_degree: int) -> torch.Tensor:
-    n = mat.shape[0]
-    if key == "sh0":
-        return mat.reshape(n, 1, 3)
-    if key == "shN":
-        return mat.reshape(n, num_sh_bases(sh_degree) - 1, 3)
-    return mat
-
-
-def take_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``t[idx]`` along the first axis, with a backward that scales with many repeats.
-
-    ``t[idx]`` backpropagates through an accumulating ``index_put_`` whose CUDA kernel sums
-    the rows of one repeated index serially; reading 438k rows from a 64-code SH codebook its
-    backward took 22.6 ms on an H100, ``index_select`` (backward ``index_add_``) 1.5 ms
-    (``benchmarks/nsvq_step.py``). Same values; the gradient differs only in summation order."""
-    return t.index_select(0, idx)
-
-
-def noise_substitute(x: torch.Tensor, c_hat: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x + ||x - c_hat|| / (||v|| + 1e-12) * v, v ~ N(0, I) per row (spec §3.4c).
-
-    Neither x nor c_hat is detached: the codebook's gradient flows through the residual norm,
-    x gets the identity plus the norm term. ||result - x|| == ||x - c_hat|| per row."""
-    v = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
-    err = (x - c_hat).norm(dim=1, keepdim=True)
-    return x + err / (v.norm(dim=1, keepdim=True) + 1e-12) * v
-
-
 def kmeans(x: torch.Tensor, k: int, iters: int = 10, tol: float = 1e-4,
            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lloyd's k-means (spec §3.3): K random distinct rows as centroids, ``iters`` updates,
-    stop when no centroid moves more than ``tol``; an empty cluster keeps its centroid."""
-    x = x.detach().float()
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError("k-means over zero vectors")
-    dev = x.device
-    gen_dev = generator.device if generator is not None else dev
-    if n >= k:
-        c = x[torch.randperm(n, generator=generator, device=gen_dev)[:k].to(dev)].clone()
-    else:  # fewer vectors than codes (tiny scenes): all rows + jittered random repeats
-        extra = x[torch.randint(n, (k - n,), generator=generator, device=gen_dev).to(dev)]
-        scale = x.std(0, keepdim=True).nan_to_num(0.0) * 1e-3 + 1e-6
-        noise = torch.randn(extra.shape, generator=generator, device=gen_dev).to(dev)
-        c = torch.cat([x, extra + noise * scale], 0)
-    for _ in range(iters):
-        a = nearest_code(x, c)
-        sums = torch.zeros_like(c).index_add_(0, a, x)
-        counts = torch.bincount(a, minlength=k).to(x.dtype)[:, None]
-        new = torch.where(counts > 0, sums / counts.clamp_min(1), c)
-        shift = (new - c).norm(dim=1).max()
-        c = new
-        if float(shift) < tol:
-            break
-    return c
+    """Lloyd's k-means codebook (spec §3.3) with the nearest-code search of training."""
+    return vq.kmeans(x, k, nearest_code, iters, tol, generator)
 
 
 # ---------------------------------------------------------------------------- strategy
@@ -539,6 +482,7 @@ class NSVQCodec(Codec):
 
     def encode(self, model: GaussianModel, out_dir: str | Path, ctx: CodecContext | None = None) -> dict[str, Any]:
         ctx = ctx or CodecContext()
+        require_gaussians(model, "NSVQ-GS")
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         n = model.num_gaussians
@@ -565,7 +509,7 @@ class NSVQCodec(Codec):
         meta = {"format": "nsvqgs", "version": FORMAT_VERSION, "num_gaussians": n, "sh_degree": model.sh_degree,
                 "attrs": attrs_meta, "entropy_coding": self.entropy_coding}
         path = out_dir / BITSTREAM_FILE
-        size = write_container(path, arrays, meta)
+        size = write_container_set({path: (arrays, meta)})[str(path)]
         components = {name: len(v) if isinstance(v, bytes) else int(v.nbytes) for name, v in arrays.items()}
         components["container_header"] = size - sum(components.values())
         fixed = _fixed_width_bytes(n, {k: (v["k"], v["dim"]) for k, v in attrs_meta.items()})
@@ -582,36 +526,18 @@ class NSVQCodec(Codec):
         }
 
     def decode(self, in_dir: str | Path, device: str | torch.device = "cpu") -> GaussianModel:
-        path = Path(in_dir) / BITSTREAM_FILE
-        arrays, meta = read_container(path)
-        name = str(path)
+        c = Container(Path(in_dir) / BITSTREAM_FILE)
+        c.check_format("nsvqgs", (FORMAT_VERSION,), "NSVQ-GS")
         try:
-            if meta.get("format") != "nsvqgs":
-                raise BitstreamError(f"{name}: not an NSVQ-GS bitstream (format {meta.get('format')!r})")
-            if meta.get("version") != FORMAT_VERSION:
-                raise BitstreamError(f"{name}: NSVQ-GS format version {meta.get('version')}, "
-                                     f"this decoder reads {FORMAT_VERSION}")
-            n, deg = int(meta["num_gaussians"]), int(meta["sh_degree"])
-            attrs = meta["attrs"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BitstreamError(f"{name}: malformed NSVQ-GS metadata ({exc})") from exc
-
-        def get(key: str) -> np.ndarray | bytes:
-            if key not in arrays:
-                raise BitstreamError(f"{name}: array '{key}' is missing")
-            return arrays[key]
+            n, deg = int(c.meta["num_gaussians"]), int(c.meta["sh_degree"])
+            attrs = dict(c.meta["attrs"])
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise c.error(f"malformed NSVQ-GS metadata ({exc})") from exc
+        if n < 1 or not 0 <= deg <= 4:
+            raise c.error(f"bad Gaussian count {n} or SH degree {deg}")
 
         def floats(key: str, shape: tuple[int, ...]) -> torch.Tensor:
-            v = get(key)
-            if isinstance(v, bytes):
-                v = np.frombuffer(decompress_bytes(v, f"{name}: array '{key}'"), dtype="<f4")
-            v = np.asarray(v)
-            if v.dtype != np.dtype("<f4") or v.size != int(np.prod(shape)):
-                raise BitstreamError(f"{name}: array '{key}' has {v.size} {v.dtype} values, expected float32{list(shape)}")
-            t = torch.from_numpy(v.reshape(shape).copy())
-            if not torch.isfinite(t).all():
-                raise BitstreamError(f"{name}: array '{key}' holds non-finite values")
-            return t
+            return torch.from_numpy(c.floats(key, shape))
 
         params: dict[str, torch.Tensor] = {
             "means": floats("means", (n, 3)),
@@ -623,18 +549,16 @@ class NSVQCodec(Codec):
                 params[key] = torch.zeros(n, 0, 3)
                 continue
             if key not in attrs:
-                raise BitstreamError(f"{name}: attribute '{key}' is missing from the metadata")
+                raise c.error(f"attribute '{key}' is missing from the metadata")
             try:
                 k, d = int(attrs[key]["k"]), int(attrs[key]["dim"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise BitstreamError(f"{name}: malformed metadata of '{key}' ({exc})") from exc
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise c.error(f"malformed metadata of '{key}' ({exc})") from exc
             if d != dim or k < 1:
-                raise BitstreamError(f"{name}: attribute '{key}' has dim {d} / {k} codes, expected dim {dim}")
+                raise c.error(f"attribute '{key}' has dim {d} / {k} codes, expected dim {dim}")
             cb = floats(f"codebook.{key}", (k, d))
-            stream = get(f"index.{key}")
-            if not isinstance(stream, bytes):
-                raise BitstreamError(f"{name}: array 'index.{key}' is not a symbol stream")
-            idx = torch.from_numpy(decode_symbols(stream, n, k, name=f"{name}: array 'index.{key}'"))
+            stream = c.stream(f"index.{key}")
+            idx = torch.from_numpy(decode_symbols(stream, n, k, name=f"{c.name}: array 'index.{key}'"))
             params[key] = matrix_to_param(key, cb[idx], deg)
         return GaussianModel({k: v.to(device) for k, v in params.items()}, sh_degree=deg)
 

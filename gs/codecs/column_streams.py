@@ -9,16 +9,21 @@ symbols to pay for it.
 
 The adaptive coder (:func:`adaptive_code`, HGSC's, with per-context counts): growing chunks
 (256 symbols, doubling, at most 65536), each coded with the counts of everything before it
-plus a prior of 0.25 per symbol; a column stream is its single-context case. This module imports only numpy and constriction (not torch), so the workers,
-forked from a ``forkserver`` that preloads it, start in milliseconds and never touch the
-parent's CUDA context or threads.
+plus a prior of 0.25 per symbol; a column stream is its single-context case. This module
+imports only numpy and constriction (not torch), so the workers, forked from a ``forkserver``
+that preloads those, start in milliseconds and never touch the parent's CUDA context or threads.
+They never run the parent's ``__main__`` either (:func:`_without_main`), so decoding works
+from any script, a Snakemake ``script:`` job included.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
-from typing import Any, Sequence
+import sys
+import types
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -100,20 +105,65 @@ def adaptive_code(coder: Any, symbols: np.ndarray | None, contexts: np.ndarray, 
     return out
 
 
-def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
-    """One column of symbols in [0, alphabet) -> its own range-coded stream (32-bit words)."""
+def new_encoder() -> Any:
+    """An empty range encoder (constriction's queue coder)."""
     import constriction
 
-    enc = constriction.stream.queue.RangeEncoder()
+    return constriction.stream.queue.RangeEncoder()
+
+
+def encoder_bytes(enc: Any) -> bytes:
+    """The encoder's stream as little-endian 32-bit words."""
+    return np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+
+
+def new_decoder(data: bytes) -> Any:
+    """A range decoder over a stream of :func:`encoder_bytes`; ValueError if it cannot be one."""
+    import constriction
+
+    if len(data) % 4:
+        raise ValueError("range-coded stream is not a whole number of 32-bit words")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+
+
+def encode_column(symbols: np.ndarray, alphabet: int) -> bytes:
+    """One column of symbols in [0, alphabet) -> its own range-coded stream (32-bit words)."""
+    enc = new_encoder()
     sym = np.asarray(symbols, dtype=np.int64)
     adaptive_code(enc, sym, np.zeros(len(sym), dtype=np.int64), 1, alphabet)
-    return np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+    return encoder_bytes(enc)
 
 
 def decode_column(data: bytes, n: int, alphabet: int) -> np.ndarray:
     """Inverse of :func:`encode_column`: (n,) symbols, uint8 or uint16 by the alphabet.
     Raises ValueError on a stream that cannot be this column."""
     return _decode_group([data], 0, n, [alphabet], None, 1)[0]
+
+
+def encode_single_stream(symbols: np.ndarray, alphabets: Sequence[int]) -> bytes:
+    """Every column of ``symbols`` (n, d) in turn in ONE stream, fresh statistics per column
+    (HGSC format 1's LoD residuals; decodable on one core only)."""
+    enc = new_encoder()
+    if symbols.size:
+        plan = Plan(np.zeros(symbols.shape[0], dtype=np.int64))
+        for c in range(symbols.shape[1]):
+            adaptive_code(enc, symbols[:, c], plan.contexts, 1, int(alphabets[c]), plan=plan)
+    return encoder_bytes(enc)
+
+
+def decode_single_stream(data: bytes, n: int, alphabets: Sequence[int]) -> np.ndarray:
+    """Inverse of :func:`encode_single_stream`: (n, d) symbols (a transposed view of (d, n)
+    storage). Raises ValueError on a stream that cannot be these columns."""
+    out = np.zeros((len(alphabets), n), dtype=np.uint8 if max(alphabets, default=1) <= 256 else np.uint16)
+    if n:
+        plan = Plan(np.zeros(n, dtype=np.int64))
+        try:
+            dec = new_decoder(data)
+            for c, alphabet in enumerate(alphabets):
+                adaptive_code(dec, None, plan.contexts, 1, int(alphabet), PRIOR, plan, out[c])
+        except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
+            raise ValueError(f"cannot decode ({type(exc).__name__}: {exc})") from None
+    return out.T
 
 
 def split_streams(blob: bytes, sizes: Sequence[int]) -> list[bytes]:
@@ -130,7 +180,11 @@ _POOL_WORKERS = 0
 
 
 def _pool(workers: int):
-    """A process pool (forkserver, this module preloaded), kept for the next decode."""
+    """A process pool (forkserver with numpy and constriction preloaded), kept for the next
+    decode. The forkserver does not preload this module: it starts without the parent's
+    ``sys.path`` (Python 3.11 ignores it), so it could import another copy of ``gs`` (an
+    installed one instead of the checkout the parent runs) and every worker would inherit it;
+    the workers import this module themselves, after taking the parent's ``sys.path``."""
     global _POOL, _POOL_WORKERS
     if _POOL is None or _POOL_WORKERS != workers:
         import multiprocessing
@@ -139,10 +193,26 @@ def _pool(workers: int):
         if _POOL is not None:
             _POOL.shutdown()
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["numpy", "constriction", __name__])
+        ctx.set_forkserver_preload(["numpy", "constriction"])
         _POOL, _POOL_WORKERS = ProcessPoolExecutor(max_workers=workers, mp_context=ctx), workers
         atexit.register(_POOL.shutdown)
     return _POOL
+
+
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """A blank ``__main__`` while worker processes start. A spawn or forkserver child re-runs
+    the parent's main script (as ``__mp_main__``) before it runs a task; the workers need
+    nothing from it (their functions live in this module), and a script that cannot run twice
+    breaks the pool: a Snakemake ``script:`` job needs the ``snakemake`` object that only the
+    job has, a script without a main guard would run its work again. The pool starts its
+    processes in ``submit`` (for these start methods), so the submits run inside this block."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def usable_cores(limit: int = MAX_WORKERS) -> int:
@@ -173,15 +243,11 @@ class ColumnDecodeError(ValueError):
 def _decode_group(datas: Sequence[bytes], first: int, n: int, alphabets: Sequence[int],
                   contexts: np.ndarray | None, n_ctx: int) -> list[np.ndarray]:
     """Decode several columns that share their row contexts (one plan for all of them)."""
-    import constriction
-
     plan = Plan(np.zeros(n, dtype=np.int64) if contexts is None else np.asarray(contexts, dtype=np.int64))
     outs = []
     for i, (data, alphabet) in enumerate(zip(datas, alphabets)):
         try:
-            if len(data) % 4:
-                raise ValueError("range-coded stream is not a whole number of 32-bit words")
-            dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+            dec = new_decoder(data)
             out = np.empty(n, dtype=np.uint8 if alphabet <= 256 else np.uint16)
             adaptive_code(dec, None, plan.contexts, n_ctx, int(alphabet), plan=plan, out=out)
         except Exception as exc:  # noqa: BLE001 - constriction raises several kinds
@@ -208,8 +274,9 @@ def submit_columns(jobs: Sequence[tuple], workers: int | None = None) -> list:
             tasks[j].append((c0, (list(streams[c0:c1]), c0, n, [int(a) for a in alphabets[c0:c1]], contexts, n_ctx)))
     parallel = workers > 1 and sum(map(len, tasks)) > 1
     if parallel:
-        pool = _pool(workers)
-        futures = [[pool.submit(_decode_group, *args) for _, args in job_tasks] for job_tasks in tasks]
+        with _without_main():
+            pool = _pool(workers)
+            futures = [[pool.submit(_decode_group, *args) for _, args in job_tasks] for job_tasks in tasks]
 
     def result(j: int) -> np.ndarray:
         streams, n, alphabets, _, _ = jobs[j]
@@ -235,4 +302,6 @@ def decode_columns(jobs: Sequence[tuple], workers: int | None = None) -> list[np
     return [result() for result in submit_columns(jobs, workers)]
 
 
-__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column", "decode_columns", "decode_workers", "submit_columns", "split_streams", "usable_cores"]
+__all__ = ["ColumnDecodeError", "Plan", "adaptive_code", "chunk_bounds", "encode_column", "decode_column",
+           "decode_columns", "decode_workers", "submit_columns", "split_streams", "usable_cores", "new_encoder",
+           "new_decoder", "encoder_bytes", "encode_single_stream", "decode_single_stream"]
