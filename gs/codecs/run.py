@@ -64,7 +64,11 @@ def run_codec(method_id: str, params: dict[str, Any], model_path: str | Path, ou
     tmp.mkdir()
     _sync(dev)
     t0 = time.perf_counter()
-    enc = codec.encode(model, tmp, ctx)
+    try:
+        enc = codec.encode(model, tmp, ctx)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed encode leaves no partial bitstream
+        raise
     _sync(dev)
     t_enc = time.perf_counter() - t0
     shutil.rmtree(final, ignore_errors=True)
