@@ -83,7 +83,7 @@ def test_colmap_roundtrip(tmp_path, ext):
     c = m.cameras[1]
     assert (c.model, c.width, c.height) == ("SIMPLE_PINHOLE", 64, 48)
     np.testing.assert_array_equal(c.params, cams[1].params)
-    assert colmap.pinhole_intrinsics(c, "x") == (50.0, 50.0, 32.0, 24.0)
+    assert colmap.camera_intrinsics(c, "x") == (50.0, 50.0, 32.0, 24.0, None)
     assert sorted(m.images) == sorted(imgs)
     for iid, im in imgs.items():
         r = m.images[iid]
@@ -293,18 +293,38 @@ def test_error_truncated_image(tmp_path):
 
 @pytest.mark.parametrize("model", ["SIMPLE_RADIAL", "OPENCV"])
 @pytest.mark.parametrize("ext", [".bin", ".txt"])
-def test_error_distorted_camera(tmp_path, model, ext):
+def test_distorted_camera_is_undistorted(tmp_path, model, ext):
     root = make_colmap_scene(tmp_path, model=model, ext=ext)
-    msg = _one_error(lambda: load_scene(root))
-    assert f"cameras{ext}" in msg and model in msg and "undistort" in msg.lower()
+    s = load_scene(root)
+    assert model in s.undistortion and "undistorted on load" in s.undistortion
+    c = s.train_cameras[0]
+    assert tuple(s.train_images[0].shape) == (c.height, c.width, 3)
 
 
-def test_error_missing_image_file(tmp_path):
+@pytest.mark.parametrize("ext", [".bin", ".txt"])
+def test_error_unsupported_camera_model(tmp_path, ext):
+    cams, imgs, pts = _tiny_model()
+    cams[1] = ColmapCamera(1, "FOV", 64, 48, np.array([50.0, 50.0, 32.0, 24.0, 0.1]))
+    colmap.write_model(tmp_path / "sparse" / "0", cams, imgs, pts, ext=ext)
+    _write_images(tmp_path / "images", [im.name for im in imgs.values()], 64, 48)
+    msg = _one_error(lambda: load_scene(tmp_path))
+    assert f"cameras{ext}" in msg and "FOV" in msg and "undistort" in msg.lower()
+
+
+def test_missing_image_files_are_skipped_with_one_warning(tmp_path):
     root = make_colmap_scene(tmp_path)
-    gone = sorted((root / "images").iterdir())[4]
-    gone.unlink()
+    gone = sorted((root / "images").iterdir())
+    gone[4].unlink()
+    gone[6].unlink()
+    with pytest.warns(UserWarning, match="2 of 10 frame") as rec:
+        s = load_scene(root)
+    assert len([w for w in rec if "missing" in str(w.message)]) == 1
+    assert "images.bin" in str(rec[0].message) and gone[4].name in str(rec[0].message)
+    assert len(s.train_cameras) + len(s.test_cameras) == 8
+    for p in gone:
+        p.unlink(missing_ok=True)
     msg = _one_error(lambda: load_scene(root))
-    assert gone.name in msg and "images.bin" in msg and "missing" in msg
+    assert "images.bin" in msg and "none of the 10" in msg
 
 
 def test_error_corrupt_model(tmp_path):
@@ -451,7 +471,7 @@ def test_ngp_camera_angle_fallback_and_resolution(tmp_path):
 
 def test_ngp_missing_images_warn(tmp_path):
     _write_ngp(tmp_path, missing=(2, 5))
-    with pytest.warns(UserWarning, match="2 frame"):
+    with pytest.warns(UserWarning, match="2 of 9 frame"):
         s = load_scene(tmp_path)
     assert len(s.train_cameras) + len(s.test_cameras) == 7
 
@@ -465,14 +485,13 @@ def test_ngp_all_missing_is_an_error(tmp_path):
 
 
 def test_ngp_distortion(tmp_path):
-    _write_ngp(tmp_path / "tiny", extra={"k1": 1e-5, "p1": 0.0})
-    with pytest.warns(UserWarning, match="ignored"):
-        load_scene(tmp_path / "tiny")
     _write_ngp(tmp_path / "big", extra={"k1": -0.05})
-    msg = _one_error(lambda: load_scene(tmp_path / "big"))
-    assert str(tmp_path / "big" / "transforms.json") in msg and "ndistort" in msg
-    _write_ngp(tmp_path / "fish", extra={"camera_model": "OPENCV_FISHEYE"})
-    assert "FISHEYE" in _one_error(lambda: load_scene(tmp_path / "fish"))
+    assert "OPENCV" in load_scene(tmp_path / "big").undistortion
+    _write_ngp(tmp_path / "fish", extra={"camera_model": "OPENCV_FISHEYE", "k1": 0.01})
+    assert "OPENCV_FISHEYE" in load_scene(tmp_path / "fish").undistortion
+    _write_ngp(tmp_path / "equi", extra={"camera_model": "EQUIRECTANGULAR"})
+    msg = _one_error(lambda: load_scene(tmp_path / "equi"))
+    assert str(tmp_path / "equi" / "transforms.json") in msg and "EQUIRECTANGULAR" in msg
 
 
 def test_ngp_bad_json(tmp_path):
