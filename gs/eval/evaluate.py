@@ -255,6 +255,7 @@ def evaluate_model(
         "resolutions": [f"{w}x{h}" for w, h in widths],
         "image_folder": scene.image_folder,
         "resolution_note": scene.resolution_note,
+        "undistortion": scene.undistortion,
         "split": SPLIT_RULE,
         "num_test_views": len(cameras),
         "white_background": bool(scene.white_background),
