@@ -550,3 +550,64 @@ def test_reader_agrees_with_pycolmap():
     for pid, p in list(rec.points3D.items())[:200]:
         np.testing.assert_allclose(p.xyz, m.points.xyz[idx[pid]])
         assert p.track.length() == len(m.points.tracks[idx[pid]])
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def test_llff_preset_builds_a_dag_without_downloading(tmp_path):
+    import re
+
+    import yaml
+
+    from e2e_helpers import REPO, snakemake
+    from gs import pipeline
+    from gs.data.download import is_google_drive
+
+    cfg = yaml.safe_load((REPO / "config" / "llff.yaml").read_text())
+    ds = cfg["datasets"]["llff"]
+    assert pipeline.scenes(cfg, "llff") == ["fern", "flower", "fortress", "horns", "leaves",
+                                            "orchids", "room", "trex"]
+    assert is_google_drive(ds["url"]) and pipeline.archive_file(ds) == "nerf_llff_data.zip"
+    assert pipeline.scene_protocol(cfg, "llff", "fern")["images"] == "images_4"
+    path, _ = pipeline.scene_location(cfg, "llff", "trex")
+    assert path.endswith("extracted/nerf_llff_data/nerf_llff_data/trex")
+    run = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config" / "llff.yaml"),
+                    cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M))
+    assert counts.get("download") == "1" and counts.get("extract") == "1", out
+    assert counts.get("prepare_scene") == "8", out
+    assert not (tmp_path / ".data").exists()  # a dry run fetches nothing
+
+
+def test_llff_downscaled_folder_paired_by_sorted_names(tmp_path):
+    # images_4 of the LLFF archive renames IMG_xxxx.JPG to image000.png ...
+    root = make_colmap_scene(tmp_path, n=10, W=64, H=48, model="SIMPLE_RADIAL")
+    (root / "images_4").mkdir()
+    for k, p in enumerate(sorted((root / "images").iterdir())):
+        Image.open(p).resize((16, 12), Image.BICUBIC).save(root / "images_4" / f"image{k:03d}.png")
+    with pytest.warns(UserWarning, match="sorted name"):
+        s = load_scene(root, images="images_4")
+    full = load_scene(root)
+    assert [c.name for c in s.test_cameras] == [c.name for c in full.test_cameras]
+    assert Path(s.test_cameras[1].image_path).name == "image008.png"
+    assert s.test_cameras[1].name == "img_008.png"
+
+
+def test_image_names_as_capture_tools_write_them(tmp_path):
+    # upper-case extension on disk, name without extension, ./ prefix
+    _write_ngp(tmp_path, n=9)
+    data = json.loads((tmp_path / "transforms.json").read_text())
+    (tmp_path / "images" / "f_01.jpg").rename(tmp_path / "images" / "f_01.JPG")
+    data["frames"][1]["file_path"] = "./images/f_01.jpg"
+    data["frames"][2]["file_path"] = "images/f_02"
+    data["frames"][3]["file_path"] = "./images/f_03.JPG"
+    (tmp_path / "transforms.json").write_text(json.dumps(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped
+        s = load_scene(tmp_path)
+    assert len(s.train_cameras) + len(s.test_cameras) == 9
+    paths = {Path(c.image_path).name for c in s.train_cameras}
+    assert {"f_01.JPG", "f_02.jpg", "f_03.jpg"} <= paths
