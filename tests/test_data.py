@@ -611,3 +611,66 @@ def test_image_names_as_capture_tools_write_them(tmp_path):
     assert len(s.train_cameras) + len(s.test_cameras) == 9
     paths = {Path(c.image_path).name for c in s.train_cameras}
     assert {"f_01.JPG", "f_02.jpg", "f_03.jpg"} <= paths
+
+
+# ----------------------------------------------------------------------------- initial scales
+
+
+def _brute_mean_sq_dist_3nn(xyz: np.ndarray) -> np.ndarray:
+    d2 = ((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    return np.sort(d2, axis=1)[:, :3].mean(1)
+
+
+def test_initial_scales_kdtree_matches_brute_force():
+    from gs.model import KNN_KDTREE, GaussianModel, mean_sq_dist_3nn
+
+    xyz = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    ref = _brute_mean_sq_dist_3nn(xyz.astype(np.float64))
+    got = mean_sq_dist_3nn(torch.from_numpy(xyz), KNN_KDTREE).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    m = GaussianModel.from_points(xyz, np.full_like(xyz, 0.5), sh_degree=0)
+    np.testing.assert_allclose(m.scales[:, 0].detach().numpy(), np.sqrt(np.maximum(ref, 1e-7)), rtol=1e-5)
+
+
+def test_initial_scales_selection(monkeypatch):
+    import sys
+    import types
+
+    import gs.model as gm
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gm.init_knn() == gm.KNN_KDTREE  # no CUDA: the KD-tree, even with simple-knn installed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "simple_knn", None)  # not installed
+    monkeypatch.setitem(sys.modules, "simple_knn._C", None)
+    assert gm.init_knn() == gm.KNN_KDTREE
+    fake = types.ModuleType("simple_knn._C")
+    fake.distCUDA2 = lambda x: None
+    monkeypatch.setitem(sys.modules, "simple_knn", types.ModuleType("simple_knn"))
+    monkeypatch.setitem(sys.modules, "simple_knn._C", fake)
+    assert gm.init_knn() == gm.KNN_SIMPLE
+
+
+def test_initial_scales_choice_recorded(tmp_path):
+    from gs.model import init_knn
+    from gs.train.trainer import TrainConfig, train_method
+
+    root = make_colmap_scene(tmp_path / "s", n=8, W=16, H=12)
+    s = load_scene(root)
+    cfg = TrainConfig(iterations=1, backend="torch", device="cpu", progress=False, seed=0)
+    stats = train_method(s, "3dgs", {}, tmp_path / "run", cfg).stats
+    assert stats["init_knn"] == init_knn()
+    assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["init_knn"] == init_knn()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_simple_knn_agrees_with_kdtree():
+    pytest.importorskip("simple_knn._C")
+    from gs.model import KNN_KDTREE, KNN_SIMPLE, mean_sq_dist_3nn
+
+    # distinct, well-separated nearest neighbours so ties cannot differ between the searches
+    xyz = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (5000, 3)).astype(np.float32))
+    a = mean_sq_dist_3nn(xyz, KNN_SIMPLE)
+    b = mean_sq_dist_3nn(xyz, KNN_KDTREE)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-9)
