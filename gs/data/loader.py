@@ -188,7 +188,7 @@ def _colmap_views(root: Path, images: str) -> tuple[list[ViewSpec], np.ndarray, 
     img_dir = root / images
     if not img_dir.is_dir():
         raise SceneError(f"{img_dir}: image folder does not exist")
-    intr = {cid: colmap.camera_intrinsics(cam, cams_file) for cid, cam in model.cameras.items()}
+    intr: dict[int, tuple] = {}  # cameras checked as images use them (an unused one may be odd)
     finder = ImageFinder()
     found = {im.name: finder.find(img_dir, im.name) for im in model.images.values()}
     if not any(found.values()):
@@ -196,11 +196,13 @@ def _colmap_views(root: Path, images: str) -> tuple[list[ViewSpec], np.ndarray, 
     views, missing = [], []
     for im in sorted(model.images.values(), key=lambda m: m.name):
         colmap.check_image(im, imgs_file)
-        if im.camera_id not in intr:
+        cam = model.cameras.get(im.camera_id)
+        if cam is None:
             raise SceneError(f"{imgs_file}: image {im.id} ({im.name!r}) refers to camera "
                              f"{im.camera_id}, which {cams_file} does not define")
-        fx, fy, cx, cy, lens = intr[im.camera_id]
-        cam = model.cameras[im.camera_id]
+        if cam.id not in intr:
+            intr[cam.id] = colmap.camera_intrinsics(cam, cams_file)
+        fx, fy, cx, cy, lens = intr[cam.id]
         p = found[im.name]
         if p is None:
             missing.append(im.name)
