@@ -17,6 +17,13 @@ Protocol (3DGS ``scene/dataset_readers.py`` and ``utils/camera_utils.py``; see
 - Resampling uses PIL ``BICUBIC``, which is what upstream's ``PIL.Image.resize(size)`` does by
   default (Pillow >= 7). Images with alpha are composited on the background colour first and
   truncated to 8 bit (upstream ``(arr * 255).astype(uint8)``).
+- Distorted cameras (COLMAP SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV, OPENCV_FISHEYE;
+  transforms.json ``k1 k2 k3 p1 p2`` / fisheye ``k1..k4``) are undistorted on load, train and
+  test views alike, at the size of the image on disk, before the resolution rule
+  (:mod:`gs.data.undistort`); ``Scene.undistortion`` records it (scene.json, metrics protocol).
+- Frames whose image is missing are skipped with one warning that counts them; a dataset left
+  without views is an error. Image names may lack the extension or differ in its case; LLFF's
+  renamed ``images_N`` folders are paired with the model's sorted names.
 - Images are RGB uint8 (H,W,3) CPU tensors; ``extent`` = :func:`camera_extent` of the training
   cameras; ``input_files`` lists every file read (model files and images) for provenance.
 

@@ -32,7 +32,8 @@ class Scene:
     Trainer); cameras match their image sizes. ``points``/``colors`` (P,3) float32, colours in
     [0,1], are the SfM points (or the random init when the dataset has none, flagged by
     ``random_init``). ``extent`` = 1.1 x max distance of the training camera centres from
-    their centroid (the NeRF++ normalisation of 3DGS).
+    their centroid (the NeRF++ normalisation of 3DGS). ``undistortion`` records how distorted
+    cameras were turned into pinholes on load (or that there were none).
     """
 
     name: str
