@@ -46,6 +46,42 @@ def _degree_from_bases(k: int) -> int:
     return d
 
 
+KNN_KDTREE = "scipy cKDTree (exact)"
+KNN_SIMPLE = "simple-knn distCUDA2"
+
+
+def init_knn() -> str:
+    """The 3-nearest-neighbour search of the initial scales: simple-knn's ``distCUDA2`` (what
+    upstream 3DGS uses) when the package is installed and CUDA is available, else scipy's exact
+    KD-tree. Recorded in train_stats.json as ``init_knn``."""
+    if not torch.cuda.is_available():
+        return KNN_KDTREE
+    try:
+        from simple_knn._C import distCUDA2  # noqa: F401
+    except ImportError:
+        return KNN_KDTREE
+    return KNN_SIMPLE
+
+
+def mean_sq_dist_3nn(xyz: torch.Tensor, knn: str | None = None) -> torch.Tensor:
+    """(N,) float32 CPU: mean squared distance of each point to its 3 nearest other points
+    (fewer when the cloud has fewer; 1 for a single point), by ``knn`` (default
+    :func:`init_knn`)."""
+    knn = knn or init_knn()
+    n = int(xyz.shape[0])
+    if knn == KNN_SIMPLE and n >= 4:
+        from simple_knn._C import distCUDA2
+
+        return distCUDA2(xyz.detach().float().cuda().contiguous()).float().cpu()
+    if n < 2:
+        return torch.ones(n)
+    from scipy.spatial import cKDTree
+
+    pts = xyz.detach().cpu().double().numpy()
+    dist, _ = cKDTree(pts).query(pts, k=min(4, n))
+    return torch.as_tensor((dist[:, 1:] ** 2).mean(axis=1), dtype=torch.float32)
+
+
 class GaussianModel:
     """A set of 3D Gaussians; thin wrapper around a ParameterDict."""
 
@@ -73,10 +109,8 @@ class GaussianModel:
         device: str | torch.device = "cpu",
     ) -> "GaussianModel":
         """Initialise from a point cloud as 3DGS does: isotropic scale = sqrt of the mean
-        squared distance to the 3 nearest neighbours (clamped at 1e-7), identity rotation,
-        opacity 0.1, SH DC from the colour (rgb in [0, 1])."""
-        from scipy.spatial import cKDTree
-
+        squared distance to the 3 nearest neighbours (clamped at 1e-7; the search is
+        :func:`init_knn`'s), identity rotation, opacity 0.1, SH DC from the colour (rgb in [0, 1])."""
         # copies: training updates the parameters in place, and on the CPU ``.to(device)`` would
         # otherwise hand the caller's arrays (e.g. ``scene.points``) to the optimizer
         xyz = torch.tensor(np.asarray(xyz), dtype=torch.float32)
@@ -84,13 +118,7 @@ class GaussianModel:
         n = xyz.shape[0]
         if n == 0:
             raise ValueError("cannot initialise a GaussianModel from an empty point cloud")
-        k = min(4, n)
-        if k > 1:
-            dist, _ = cKDTree(xyz.numpy()).query(xyz.numpy(), k=k)
-            d2 = (dist[:, 1:] ** 2).mean(axis=1)
-        else:
-            d2 = np.ones(n)
-        d2 = torch.as_tensor(np.maximum(d2, 1e-7), dtype=torch.float32)
+        d2 = torch.clamp_min(mean_sq_dist_3nn(xyz), 1e-7)
         log_scale = torch.log(torch.sqrt(d2) * init_scale)[:, None].repeat(1, 3)
         quats = torch.zeros(n, 4)
         quats[:, 0] = 1.0

@@ -83,7 +83,7 @@ def test_colmap_roundtrip(tmp_path, ext):
     c = m.cameras[1]
     assert (c.model, c.width, c.height) == ("SIMPLE_PINHOLE", 64, 48)
     np.testing.assert_array_equal(c.params, cams[1].params)
-    assert colmap.pinhole_intrinsics(c, "x") == (50.0, 50.0, 32.0, 24.0)
+    assert colmap.camera_intrinsics(c, "x") == (50.0, 50.0, 32.0, 24.0, None)
     assert sorted(m.images) == sorted(imgs)
     for iid, im in imgs.items():
         r = m.images[iid]
@@ -293,18 +293,38 @@ def test_error_truncated_image(tmp_path):
 
 @pytest.mark.parametrize("model", ["SIMPLE_RADIAL", "OPENCV"])
 @pytest.mark.parametrize("ext", [".bin", ".txt"])
-def test_error_distorted_camera(tmp_path, model, ext):
+def test_distorted_camera_is_undistorted(tmp_path, model, ext):
     root = make_colmap_scene(tmp_path, model=model, ext=ext)
-    msg = _one_error(lambda: load_scene(root))
-    assert f"cameras{ext}" in msg and model in msg and "undistort" in msg.lower()
+    s = load_scene(root)
+    assert model in s.undistortion and "undistorted on load" in s.undistortion
+    c = s.train_cameras[0]
+    assert tuple(s.train_images[0].shape) == (c.height, c.width, 3)
 
 
-def test_error_missing_image_file(tmp_path):
+@pytest.mark.parametrize("ext", [".bin", ".txt"])
+def test_error_unsupported_camera_model(tmp_path, ext):
+    cams, imgs, pts = _tiny_model()
+    cams[1] = ColmapCamera(1, "FOV", 64, 48, np.array([50.0, 50.0, 32.0, 24.0, 0.1]))
+    colmap.write_model(tmp_path / "sparse" / "0", cams, imgs, pts, ext=ext)
+    _write_images(tmp_path / "images", [im.name for im in imgs.values()], 64, 48)
+    msg = _one_error(lambda: load_scene(tmp_path))
+    assert f"cameras{ext}" in msg and "FOV" in msg and "undistort" in msg.lower()
+
+
+def test_missing_image_files_are_skipped_with_one_warning(tmp_path):
     root = make_colmap_scene(tmp_path)
-    gone = sorted((root / "images").iterdir())[4]
-    gone.unlink()
+    gone = sorted((root / "images").iterdir())
+    gone[4].unlink()
+    gone[6].unlink()
+    with pytest.warns(UserWarning, match="2 of 10 frame") as rec:
+        s = load_scene(root)
+    assert len([w for w in rec if "missing" in str(w.message)]) == 1
+    assert "images.bin" in str(rec[0].message) and gone[4].name in str(rec[0].message)
+    assert len(s.train_cameras) + len(s.test_cameras) == 8
+    for p in gone:
+        p.unlink(missing_ok=True)
     msg = _one_error(lambda: load_scene(root))
-    assert gone.name in msg and "images.bin" in msg and "missing" in msg
+    assert "images.bin" in msg and "none of the 10" in msg
 
 
 def test_error_corrupt_model(tmp_path):
@@ -451,7 +471,7 @@ def test_ngp_camera_angle_fallback_and_resolution(tmp_path):
 
 def test_ngp_missing_images_warn(tmp_path):
     _write_ngp(tmp_path, missing=(2, 5))
-    with pytest.warns(UserWarning, match="2 frame"):
+    with pytest.warns(UserWarning, match="2 of 9 frame"):
         s = load_scene(tmp_path)
     assert len(s.train_cameras) + len(s.test_cameras) == 7
 
@@ -465,14 +485,13 @@ def test_ngp_all_missing_is_an_error(tmp_path):
 
 
 def test_ngp_distortion(tmp_path):
-    _write_ngp(tmp_path / "tiny", extra={"k1": 1e-5, "p1": 0.0})
-    with pytest.warns(UserWarning, match="ignored"):
-        load_scene(tmp_path / "tiny")
     _write_ngp(tmp_path / "big", extra={"k1": -0.05})
-    msg = _one_error(lambda: load_scene(tmp_path / "big"))
-    assert str(tmp_path / "big" / "transforms.json") in msg and "ndistort" in msg
-    _write_ngp(tmp_path / "fish", extra={"camera_model": "OPENCV_FISHEYE"})
-    assert "FISHEYE" in _one_error(lambda: load_scene(tmp_path / "fish"))
+    assert "OPENCV" in load_scene(tmp_path / "big").undistortion
+    _write_ngp(tmp_path / "fish", extra={"camera_model": "OPENCV_FISHEYE", "k1": 0.01})
+    assert "OPENCV_FISHEYE" in load_scene(tmp_path / "fish").undistortion
+    _write_ngp(tmp_path / "equi", extra={"camera_model": "EQUIRECTANGULAR"})
+    msg = _one_error(lambda: load_scene(tmp_path / "equi"))
+    assert str(tmp_path / "equi" / "transforms.json") in msg and "EQUIRECTANGULAR" in msg
 
 
 def test_ngp_bad_json(tmp_path):
@@ -531,3 +550,127 @@ def test_reader_agrees_with_pycolmap():
     for pid, p in list(rec.points3D.items())[:200]:
         np.testing.assert_allclose(p.xyz, m.points.xyz[idx[pid]])
         assert p.track.length() == len(m.points.tracks[idx[pid]])
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def test_llff_preset_builds_a_dag_without_downloading(tmp_path):
+    import re
+
+    import yaml
+
+    from e2e_helpers import REPO, snakemake
+    from gs import pipeline
+    from gs.data.download import is_google_drive
+
+    cfg = yaml.safe_load((REPO / "config" / "llff.yaml").read_text())
+    ds = cfg["datasets"]["llff"]
+    assert pipeline.scenes(cfg, "llff") == ["fern", "flower", "fortress", "horns", "leaves",
+                                            "orchids", "room", "trex"]
+    assert is_google_drive(ds["url"]) and pipeline.archive_file(ds) == "nerf_llff_data.zip"
+    assert pipeline.scene_protocol(cfg, "llff", "fern")["images"] == "images_4"
+    path, _ = pipeline.scene_location(cfg, "llff", "trex")
+    assert path.endswith("extracted/nerf_llff_data/nerf_llff_data/trex")
+    run = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config" / "llff.yaml"),
+                    cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M))
+    assert counts.get("download") == "1" and counts.get("extract") == "1", out
+    assert counts.get("prepare_scene") == "8", out
+    assert not (tmp_path / ".data").exists()  # a dry run fetches nothing
+
+
+def test_llff_downscaled_folder_paired_by_sorted_names(tmp_path):
+    # images_4 of the LLFF archive renames IMG_xxxx.JPG to image000.png ...
+    root = make_colmap_scene(tmp_path, n=10, W=64, H=48, model="SIMPLE_RADIAL")
+    (root / "images_4").mkdir()
+    for k, p in enumerate(sorted((root / "images").iterdir())):
+        Image.open(p).resize((16, 12), Image.BICUBIC).save(root / "images_4" / f"image{k:03d}.png")
+    with pytest.warns(UserWarning, match="sorted name"):
+        s = load_scene(root, images="images_4")
+    full = load_scene(root)
+    assert [c.name for c in s.test_cameras] == [c.name for c in full.test_cameras]
+    assert Path(s.test_cameras[1].image_path).name == "image008.png"
+    assert s.test_cameras[1].name == "img_008.png"
+
+
+def test_image_names_as_capture_tools_write_them(tmp_path):
+    # upper-case extension on disk, name without extension, ./ prefix
+    _write_ngp(tmp_path, n=9)
+    data = json.loads((tmp_path / "transforms.json").read_text())
+    (tmp_path / "images" / "f_01.jpg").rename(tmp_path / "images" / "f_01.JPG")
+    data["frames"][1]["file_path"] = "./images/f_01.jpg"
+    data["frames"][2]["file_path"] = "images/f_02"
+    data["frames"][3]["file_path"] = "./images/f_03.JPG"
+    (tmp_path / "transforms.json").write_text(json.dumps(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped
+        s = load_scene(tmp_path)
+    assert len(s.train_cameras) + len(s.test_cameras) == 9
+    paths = {Path(c.image_path).name for c in s.train_cameras}
+    assert {"f_01.JPG", "f_02.jpg", "f_03.jpg"} <= paths
+
+
+# ----------------------------------------------------------------------------- initial scales
+
+
+def _brute_mean_sq_dist_3nn(xyz: np.ndarray) -> np.ndarray:
+    d2 = ((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    return np.sort(d2, axis=1)[:, :3].mean(1)
+
+
+def test_initial_scales_kdtree_matches_brute_force():
+    from gs.model import KNN_KDTREE, GaussianModel, mean_sq_dist_3nn
+
+    xyz = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    ref = _brute_mean_sq_dist_3nn(xyz.astype(np.float64))
+    got = mean_sq_dist_3nn(torch.from_numpy(xyz), KNN_KDTREE).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    m = GaussianModel.from_points(xyz, np.full_like(xyz, 0.5), sh_degree=0)
+    np.testing.assert_allclose(m.scales[:, 0].detach().numpy(), np.sqrt(np.maximum(ref, 1e-7)), rtol=1e-5)
+
+
+def test_initial_scales_selection(monkeypatch):
+    import sys
+    import types
+
+    import gs.model as gm
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gm.init_knn() == gm.KNN_KDTREE  # no CUDA: the KD-tree, even with simple-knn installed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "simple_knn", None)  # not installed
+    monkeypatch.setitem(sys.modules, "simple_knn._C", None)
+    assert gm.init_knn() == gm.KNN_KDTREE
+    fake = types.ModuleType("simple_knn._C")
+    fake.distCUDA2 = lambda x: None
+    monkeypatch.setitem(sys.modules, "simple_knn", types.ModuleType("simple_knn"))
+    monkeypatch.setitem(sys.modules, "simple_knn._C", fake)
+    assert gm.init_knn() == gm.KNN_SIMPLE
+
+
+def test_initial_scales_choice_recorded(tmp_path):
+    from gs.model import init_knn
+    from gs.train.trainer import TrainConfig, train_method
+
+    root = make_colmap_scene(tmp_path / "s", n=8, W=16, H=12)
+    s = load_scene(root)
+    cfg = TrainConfig(iterations=1, backend="torch", device="cpu", progress=False, seed=0)
+    stats = train_method(s, "3dgs", {}, tmp_path / "run", cfg).stats
+    assert stats["init_knn"] == init_knn()
+    assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["init_knn"] == init_knn()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_simple_knn_agrees_with_kdtree():
+    pytest.importorskip("simple_knn._C")
+    from gs.model import KNN_KDTREE, KNN_SIMPLE, mean_sq_dist_3nn
+
+    # distinct, well-separated nearest neighbours so ties cannot differ between the searches
+    xyz = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (5000, 3)).astype(np.float32))
+    a = mean_sq_dist_3nn(xyz, KNN_SIMPLE)
+    b = mean_sq_dist_3nn(xyz, KNN_KDTREE)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-9)

@@ -21,6 +21,7 @@ with _setup.logged(snakemake):  # noqa: F821
         "protocol": protocol,
         "resolution": [cam.width, cam.height],
         "resolution_note": scene.resolution_note,
+        "undistortion": scene.undistortion,
         "image_folder": scene.image_folder,
         "num_train": len(scene.train_cameras),
         "num_test": len(scene.test_cameras),

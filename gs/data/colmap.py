@@ -4,10 +4,12 @@ Reads and writes both the binary (``cameras.bin``, ``images.bin``, ``points3D.bi
 text (``.txt``) forms, following COLMAP's ``read_write_model.py`` layout. Written with
 ``struct``/numpy only, so the data package does not depend on pycolmap.
 
-Only undistorted pinhole cameras (``PINHOLE``, ``SIMPLE_PINHOLE``) can be turned into
-:class:`gs.render.base.Camera` objects: 3DGS rasterizes an ideal pinhole, so a distorted model
-is rejected with a message that says to run ``colmap image_undistorter`` first.
-Tracks may be empty (e.g. the LLFF ``fern`` model has none).
+Pinhole cameras (``PINHOLE``, ``SIMPLE_PINHOLE``) are used as they are; ``SIMPLE_RADIAL``,
+``RADIAL``, ``OPENCV``, ``FULL_OPENCV`` and ``OPENCV_FISHEYE`` carry a :class:`Lens` that the
+loader removes on load (:mod:`gs.data.undistort`); the other models are rejected with a message
+that says to run ``colmap image_undistorter`` first. Count fields of the binary files are
+checked against the file size before anything is allocated. Tracks may be empty (e.g. the LLFF
+``fern`` model has none).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gs.data.scene import SceneError
+from gs.data.scene import SceneError, check_intrinsics
+from gs.data.undistort import Lens, colmap_lens
 
 # model id -> (name, number of parameters); COLMAP src/colmap/sensor/models.h
 CAMERA_MODELS: dict[int, tuple[str, int]] = {
@@ -120,18 +123,31 @@ def rotmat_to_qvec(R: np.ndarray) -> np.ndarray:
     return -q if q[0] < 0 else q
 
 
-def pinhole_intrinsics(cam: ColmapCamera, source: Path | str) -> tuple[float, float, float, float]:
-    """(fx, fy, cx, cy) of an undistorted camera; SceneError for any distorted model."""
-    p = cam.params
-    if cam.model == "SIMPLE_PINHOLE":
-        return float(p[0]), float(p[0]), float(p[1]), float(p[2])
-    if cam.model == "PINHOLE":
-        return float(p[0]), float(p[1]), float(p[2]), float(p[3])
-    raise SceneError(
-        f"{source}: camera {cam.id} uses the distorted model {cam.model}; 3DGS needs undistorted "
-        f"PINHOLE or SIMPLE_PINHOLE cameras. Undistort the images first, e.g. "
-        f"`colmap image_undistorter --image_path images --input_path sparse/0 "
-        f"--output_path undistorted`, and point the loader at the undistorted folder.")
+def camera_intrinsics(cam: ColmapCamera, source: Path | str) -> tuple[float, float, float, float, Lens | None]:
+    """(fx, fy, cx, cy, lens) of a camera, checked (positive finite focals, finite principal
+    point and distortion, sane size); lens is None for pinhole models. SceneError names
+    ``source`` and the camera for models the loader cannot undistort and for bad values."""
+    where = f"{source}: camera {cam.id} ({cam.model})"
+    try:
+        (fx, fy, cx, cy), lens = colmap_lens(cam.model, cam.params)
+    except ValueError as e:
+        raise SceneError(
+            f"{where}: {e}. Undistort the images first, e.g. `colmap image_undistorter "
+            f"--image_path images --input_path sparse/0 --output_path undistorted`, and point the "
+            f"loader at the undistorted folder.") from e
+    check_intrinsics(where, fx, fy, cx, cy, cam.width, cam.height)
+    return fx, fy, cx, cy, lens
+
+
+def check_image(img: ColmapImage, source: Path | str) -> None:
+    """SceneError naming ``source`` and the image unless its pose is finite and its quaternion
+    can be normalised (a NaN or zero quaternion would render that view black, silently)."""
+    where = f"{source}: image {img.id} ({img.name!r})"
+    q, t = np.asarray(img.qvec, np.float64), np.asarray(img.tvec, np.float64)
+    if not np.isfinite(q).all() or np.linalg.norm(q) < 1e-8:
+        raise SceneError(f"{where}: the rotation quaternion {q.tolist()} is not a finite non-zero quaternion")
+    if not np.isfinite(t).all():
+        raise SceneError(f"{where}: the translation {t.tolist()} is not finite")
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +183,16 @@ class _Reader:
         self.pos += nbytes
         return out
 
+    def count(self, what: str, min_record: int) -> int:
+        """A record count, checked against the bytes left (``min_record`` bytes per record at
+        least) before anything is allocated for it."""
+        (n,) = self.unpack("Q")
+        left = len(self.buf) - self.pos
+        if n * min_record > left:
+            raise SceneError(f"{self.path}: corrupt COLMAP binary file: it claims {n} {what}, "
+                             f"which needs at least {n * min_record} bytes, but {left} are left")
+        return n
+
     def skip(self, nbytes: int) -> None:
         if self.pos + nbytes > len(self.buf):
             raise SceneError(f"{self.path}: truncated or corrupt COLMAP binary file")
@@ -188,7 +214,7 @@ class _Reader:
 
 def read_cameras_binary(path: Path | str) -> dict[int, ColmapCamera]:
     r = _Reader(Path(path))
-    (n,) = r.unpack("Q")
+    n = r.count("cameras", 24 + 8 * 3)
     cams = {}
     for _ in range(n):
         cid, mid, w, h = r.unpack("iiQQ")
@@ -205,12 +231,12 @@ _IMG_POINT = np.dtype([("x", "<f8"), ("y", "<f8"), ("id", "<i8")])
 
 def read_images_binary(path: Path | str, *, with_points2d: bool = False) -> dict[int, ColmapImage]:
     r = _Reader(Path(path))
-    (n,) = r.unpack("Q")
+    n = r.count("images", 4 + 7 * 8 + 4 + 1 + 8)
     imgs = {}
     for _ in range(n):
         iid, qw, qx, qy, qz, tx, ty, tz, cid = r.unpack("idddddddi")
         name = r.cstring()
-        (k,) = r.unpack("Q")
+        k = r.count(f"points2D in image {iid}", 24)
         img = ColmapImage(iid, np.array([qw, qx, qy, qz]), np.array([tx, ty, tz]), cid, name)
         if with_points2d:
             a = r.array(_IMG_POINT, k)
@@ -225,7 +251,7 @@ def read_images_binary(path: Path | str, *, with_points2d: bool = False) -> dict
 
 def read_points3d_binary(path: Path | str, *, with_tracks: bool = False) -> ColmapPoints:
     r = _Reader(Path(path))
-    (n,) = r.unpack("Q")
+    n = r.count("points", 43)
     ids = np.empty(n, np.int64)
     xyz = np.empty((n, 3))
     rgb = np.empty((n, 3), np.uint8)

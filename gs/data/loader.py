@@ -17,6 +17,13 @@ Protocol (3DGS ``scene/dataset_readers.py`` and ``utils/camera_utils.py``; see
 - Resampling uses PIL ``BICUBIC``, which is what upstream's ``PIL.Image.resize(size)`` does by
   default (Pillow >= 7). Images with alpha are composited on the background colour first and
   truncated to 8 bit (upstream ``(arr * 255).astype(uint8)``).
+- Distorted cameras (COLMAP SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV, OPENCV_FISHEYE;
+  transforms.json ``k1 k2 k3 p1 p2`` / fisheye ``k1..k4``) are undistorted on load, train and
+  test views alike, at the size of the image on disk, before the resolution rule
+  (:mod:`gs.data.undistort`); ``Scene.undistortion`` records it (scene.json, metrics protocol).
+- Frames whose image is missing are skipped with one warning that counts them; a dataset left
+  without views is an error. Image names may lack the extension or differ in its case; LLFF's
+  renamed ``images_N`` folders are paired with the model's sorted names.
 - Images are RGB uint8 (H,W,3) CPU tensors; ``extent`` = :func:`camera_extent` of the training
   cameras; ``input_files`` lists every file read (model files and images) for provenance.
 
@@ -38,9 +45,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gs.data import colmap, nerf
-from gs.data.scene import Scene, SceneError, ViewSpec, camera_extent, random_init_points
 from gs.camera import Camera
+from gs.data import colmap, nerf, undistort
+from gs.data.scene import (NO_UNDISTORTION, ImageFinder, Scene, SceneError, ViewSpec, camera_extent,
+                           random_init_points, warn_missing)
 
 RANDOM_INIT_POINTS = 100_000
 BLENDER_INIT_HALF_SIDE = 1.3
@@ -79,8 +87,8 @@ def target_size(width: int, height: int, resolution: float, max_side: int) -> tu
     return max(1, round(width / resolution)), max(1, round(height / resolution))
 
 
-def _read_rgb(path: Path, size: tuple[int, int] | None, background: tuple[float, float, float]) -> np.ndarray:
-    """Decode an image to RGB uint8, compositing alpha over ``background``, resized to ``size``."""
+def _read_rgb(path: Path, background: tuple[float, float, float]) -> np.ndarray:
+    """Decode an image to RGB uint8 (H,W,3), compositing alpha over ``background``."""
     try:
         with Image.open(path) as im:
             im.load()
@@ -96,8 +104,6 @@ def _read_rgb(path: Path, size: tuple[int, int] | None, background: tuple[float,
                 out = Image.fromarray(a8, "L").convert("RGB")
             else:
                 out = im.convert("RGB")
-            if size is not None and out.size != size:
-                out = out.resize(size, Image.BICUBIC)
             return np.asarray(out, dtype=np.uint8).copy()
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise SceneError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
@@ -111,23 +117,48 @@ def _disk_size(path: Path) -> tuple[int, int]:
         raise SceneError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
 
 
+def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (arr.shape[1], arr.shape[0]) == size:
+        return arr
+    return np.array(Image.fromarray(arr, "RGB").resize(size, Image.BICUBIC), dtype=np.uint8)
+
+
 def _load_views(views: list[ViewSpec], resolution: float, max_side: int,
-                background: tuple[float, float, float]) -> tuple[list[Camera], list[torch.Tensor], set[str]]:
-    """Cameras and images of ``views`` at evaluation resolution (decoded in threads)."""
+                background: tuple[float, float, float]) -> tuple[list[Camera], list[torch.Tensor], set[str], set[str]]:
+    """Cameras and images of ``views`` at evaluation resolution (decoded in threads); distorted
+    views are remapped onto their pinhole camera at the size found on disk, then resized."""
     notes: set[str] = set()
+    undistorted: set[str] = set()
     odd: list[str] = []
+    undistorters: dict[tuple, undistort.Undistorter] = {}
 
     def one(v: ViewSpec) -> tuple[Camera, torch.Tensor]:
         dw, dh = _disk_size(v.image_path)
         if abs(dw / dh - v.width / v.height) > 0.01 * v.width / v.height:
             odd.append(f"{v.image_path} is {dw}x{dh}, its camera {v.width}x{v.height}")
+        sx, sy = dw / v.width, dh / v.height
+        fx, fy, cx, cy = v.fx * sx, v.fy * sy, v.cx * sx, v.cy * sy
+        arr = _read_rgb(v.image_path, background)
+        if (arr.shape[1], arr.shape[0]) != (dw, dh):
+            raise SceneError(f"{v.image_path}: decoded size differs from its header")
+        if v.lens is not None:
+            key = (v.lens, fx, fy, cx, cy, dw, dh)
+            if key not in undistorters:  # shared by the views of one camera (a race only repeats work)
+                try:
+                    undistorters[key] = undistort.build_undistorter(v.lens, fx, fy, cx, cy, dw, dh)
+                except ValueError as e:
+                    raise SceneError(f"{v.image_path}: cannot undistort: {e}") from e
+            u = undistorters[key]
+            arr = u(arr)
+            fx, fy, cx, cy, dw, dh = u.fx, u.fy, u.cx, u.cy, u.width, u.height
+            undistorted.add(u.describe())
         tw, th = target_size(dw, dh, resolution, max_side)
-        sx, sy = tw / v.width, th / v.height
-        arr = _read_rgb(v.image_path, (tw, th), background)
+        sx, sy = tw / dw, th / dh
+        arr = _resize(arr, (tw, th))
         notes.add(f"{dw}x{dh}->{tw}x{th}")
-        cam = Camera(torch.tensor(v.viewmat, dtype=torch.float32), v.fx * sx, v.fy * sy,
-                     v.cx * sx, v.cy * sy, tw, th, name=v.name, image_path=str(v.image_path))
-        return cam, torch.from_numpy(arr)
+        cam = Camera(torch.tensor(v.viewmat, dtype=torch.float32), fx * sx, fy * sy,
+                     cx * sx, cy * sy, tw, th, name=v.name, image_path=str(v.image_path))
+        return cam, torch.from_numpy(np.ascontiguousarray(arr))
 
     workers = max(1, min(8, os.cpu_count() or 1, len(views)))
     if workers == 1:
@@ -139,32 +170,55 @@ def _load_views(views: list[ViewSpec], resolution: float, max_side: int,
         warnings.warn(f"{len(odd)} image(s) differ in aspect ratio from their camera model "
                       f"(intrinsics scaled per axis): {'; '.join(sorted(odd)[:3])}"
                       f"{' ...' if len(odd) > 3 else ''}", stacklevel=3)
-    return [c for c, _ in out], [i for _, i in out], notes
+    return [c for c, _ in out], [i for _, i in out], notes, undistorted
+
+
+def _pair_by_order(img_dir: Path, names: list[str], finder: ImageFinder, source: Path) -> dict[str, Path] | None:
+    """LLFF's downscaled folders (``images_4``) rename the images (``image000.png``); like
+    NeRF's LLFF loader, pair the sorted model names with the sorted files when no name matches
+    and the counts agree."""
+    files = finder.images_in(img_dir)
+    if len(files) != len(names) or not files:
+        return None
+    warnings.warn(f"{img_dir}: no file is named as in {source}; the {len(names)} images are "
+                  f"paired with the {len(files)} files by sorted name (LLFF's downscaled folders)",
+                  stacklevel=4)
+    return dict(zip(sorted(names), files))
 
 
 def _colmap_views(root: Path, images: str) -> tuple[list[ViewSpec], np.ndarray, np.ndarray, list[Path]]:
     sparse = colmap.find_sparse_dir(root)
     model = colmap.read_model(sparse)
+    cams_file, imgs_file = model.files[0], model.files[1]
     if not model.images:
-        raise SceneError(f"{model.files[1]}: the COLMAP model has no registered images")
+        raise SceneError(f"{imgs_file}: the COLMAP model has no registered images")
     img_dir = root / images
     if not img_dir.is_dir():
         raise SceneError(f"{img_dir}: image folder does not exist")
+    intr: dict[int, tuple] = {}  # cameras checked as images use them (an unused one may be odd)
+    finder = ImageFinder()
+    found = {im.name: finder.find(img_dir, im.name) for im in model.images.values()}
+    if not any(found.values()):
+        found = _pair_by_order(img_dir, list(found), finder, imgs_file) or found
     views, missing = [], []
-    for im in model.images.values():
+    for im in sorted(model.images.values(), key=lambda m: m.name):
+        colmap.check_image(im, imgs_file)
         cam = model.cameras.get(im.camera_id)
         if cam is None:
-            raise SceneError(f"{model.files[1]}: image {im.name!r} refers to camera "
-                             f"{im.camera_id}, which {model.files[0]} does not define")
-        fx, fy, cx, cy = colmap.pinhole_intrinsics(cam, model.files[0])
-        p = img_dir / im.name
-        if not p.is_file():
+            raise SceneError(f"{imgs_file}: image {im.id} ({im.name!r}) refers to camera "
+                             f"{im.camera_id}, which {cams_file} does not define")
+        if cam.id not in intr:
+            intr[cam.id] = colmap.camera_intrinsics(cam, cams_file)
+        fx, fy, cx, cy, lens = intr[cam.id]
+        p = found[im.name]
+        if p is None:
             missing.append(im.name)
             continue
-        views.append(ViewSpec(im.name, p, im.viewmat(), fx, fy, cx, cy, cam.width, cam.height))
-    if missing:
-        raise SceneError(f"{img_dir}: {len(missing)} image(s) listed in {model.files[1]} are missing "
-                         f"on disk: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        views.append(ViewSpec(im.name, p, im.viewmat(), fx, fy, cx, cy, cam.width, cam.height, lens=lens))
+    if not views:
+        raise SceneError(f"{img_dir}: none of the {len(model.images)} images listed in {imgs_file} "
+                         f"is on disk")
+    warn_missing(imgs_file, missing, len(model.images), img_dir)
     pts = model.points
     return views, pts.xyz.astype(np.float32), (pts.rgb.astype(np.float32) / 255.0), list(model.files)
 
@@ -214,8 +268,9 @@ def load_scene(path: str | os.PathLike, *, images: str | None = None, resolution
         if init is not None:
             pts, cols = init
     train_v, test_v = _split(views, fmt, test_every, eval_split)
-    train_cams, train_imgs, notes = _load_views(train_v, resolution, max_side, bg)
-    test_cams, test_imgs, notes2 = _load_views(test_v, resolution, max_side, bg) if test_v else ([], [], set())
+    train_cams, train_imgs, notes, und = _load_views(train_v, resolution, max_side, bg)
+    test_cams, test_imgs, notes2, und2 = (_load_views(test_v, resolution, max_side, bg) if test_v
+                                          else ([], [], set(), set()))
     extent = camera_extent(train_cams)
 
     random_init = False
@@ -236,6 +291,11 @@ def load_scene(path: str | os.PathLike, *, images: str | None = None, resolution
 
     input_files = sorted(set(files) | {Path(c.image_path) for c in train_cams + test_cams})
     sizes = sorted(notes | notes2)
+    und_all = sorted(und | und2)
+    undistortion = NO_UNDISTORTION if not und_all else (
+        f"undistorted on load to pinhole: {', '.join(und_all[:3])}{' ...' if len(und_all) > 3 else ''}; "
+        f"focal kept, cropped to valid pixels, principal point at its relative position; "
+        f"{undistort.INTERPOLATION}, then the resolution rule; test views too")
     note = (f"{fmt}, folder {folder}, resolution {resolution}"
             f"{f' (max side {max_side})' if resolution == -1 else ''}: "
             f"{', '.join(sizes[:3])}{' ...' if len(sizes) > 3 else ''}; "
@@ -246,4 +306,4 @@ def load_scene(path: str | os.PathLike, *, images: str | None = None, resolution
         test_cameras=test_cams, test_images=test_imgs,
         points=np.ascontiguousarray(pts, np.float32), colors=np.ascontiguousarray(cols, np.float32),
         extent=extent, white_background=bool(white_background), random_init=random_init,
-        image_folder=folder, resolution_note=note, input_files=input_files)
+        image_folder=folder, resolution_note=note, undistortion=undistortion, input_files=input_files)

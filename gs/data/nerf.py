@@ -8,14 +8,20 @@ Two forms are recognised:
   (white by default). The dataset's own test split is used.
 - **instant-ngp / nerfstudio**: a single ``transforms.json`` with intrinsics ``fl_x``, ``fl_y``,
   ``cx``, ``cy``, ``w``, ``h`` given globally or per frame (``camera_angle_x``/``_y`` as a
-  fallback). Distortion coefficients (``k1``..``k4``, ``p1``, ``p2``) are not modelled by a
-  3DGS rasterizer: tiny ones (all |k| <= 1e-3) are ignored with a warning, larger ones are an
-  error (undistort the images first). Fisheye cameras are an error.
+  fallback). Distortion is undistorted on load (:mod:`gs.data.undistort`): ``k1 k2 k3 p1 p2``
+  are OpenCV's standard model (``camera_model`` absent, ``OPENCV`` or a pinhole name);
+  ``is_fisheye`` (instant-ngp) or ``camera_model: OPENCV_FISHEYE`` (nerfstudio) is OpenCV's
+  fisheye model with ``k1``..``k4``. A non-zero ``k4`` outside the fisheye model (nerfstudio's
+  r^8 term, which OpenCV's model lacks) and other camera models (equirectangular, FISHEYE624)
+  are errors.
+
+Every value is type-checked: a wrong type is a :class:`SceneError` naming the file and frame.
 
 Poses are camera->world in OpenGL/Blender axes (x right, y up, z back); they are turned into
 OpenCV world->camera view matrices (3DGS ``readCamerasFromTransforms``: flip the y and z
-columns, invert). Frames whose image is missing are skipped with a warning; no frame left is a
-:class:`SceneError`.
+columns, invert); the rotation must be proper and orthonormal. Frame paths may start with
+``./``, lack the extension or differ in its case. Frames whose image is missing are skipped with
+one warning that counts them; a split left without frames is a :class:`SceneError`.
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gs.data.scene import SceneError, ViewSpec
+from gs.data.scene import ImageFinder, SceneError, ViewSpec, check_intrinsics, check_rotation, warn_missing
+from gs.data.undistort import Lens, make_lens
 
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
-DISTORTION_TOLERANCE = 1e-3
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+PINHOLE_NAMES = ("", "PINHOLE", "SIMPLE_PINHOLE", "OPENCV")
 
 
 def is_blender(root: Path) -> bool:
@@ -51,17 +57,44 @@ def load_json(path: Path) -> dict[str, Any]:
         raise SceneError(f"{path}: cannot parse transforms JSON ({e})") from e
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise SceneError(f"{path}: not a NeRF transforms file (no 'frames' list)")
+    for i, fr in enumerate(data["frames"]):
+        if not isinstance(fr, dict):
+            raise SceneError(f"{path}: frame {i} is a {type(fr).__name__}, not an object")
+        if "file_path" not in fr or "transform_matrix" not in fr:
+            raise SceneError(f"{path}: frame {i} lacks 'file_path' or 'transform_matrix'")
+        if not isinstance(fr["file_path"], str) or not fr["file_path"]:
+            raise SceneError(f"{path}: frame {i}: 'file_path' must be a non-empty string, "
+                             f"got {fr['file_path']!r}")
     return data
+
+
+def number(where: str, key: str, value: Any) -> float:
+    """``value`` as a finite float; SceneError naming ``where`` and ``key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SceneError(f"{where}: '{key}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def integer(where: str, key: str, value: Any) -> int:
+    v = number(where, key, value)
+    if v != int(v):
+        raise SceneError(f"{where}: '{key}' must be an integer, got {value!r}")
+    return int(v)
 
 
 def opengl_c2w_to_viewmat(c2w: Any, source: Path, index: int) -> np.ndarray:
     """Blender/OpenGL camera->world (x right, y up, z back) -> OpenCV world->camera."""
-    m = np.asarray(c2w, dtype=np.float64)
+    try:
+        m = np.asarray(c2w, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise SceneError(f"{source}: frame {index}: transform_matrix must be a 4x4 (or 3x4) matrix "
+                         f"of numbers ({e})") from e
     if m.shape == (3, 4):
         m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
     if m.shape != (4, 4) or not np.isfinite(m).all():
         raise SceneError(f"{source}: frame {index}: transform_matrix must be a finite 4x4 (or 3x4) "
                          f"matrix, got shape {m.shape}")
+    check_rotation(f"{source}: frame {index}: transform_matrix", m[:3, :3])
     m = m.copy()
     m[:3, 1:3] *= -1.0
     try:
@@ -70,8 +103,10 @@ def opengl_c2w_to_viewmat(c2w: Any, source: Path, index: int) -> np.ndarray:
         raise SceneError(f"{source}: frame {index}: transform_matrix is singular") from e
 
 
-def resolve_image(root: Path, file_path: str, images: str | None) -> Path | None:
-    """The image file of a frame, trying the path as given, then with common extensions."""
+def resolve_image(root: Path, file_path: str, images: str | None,
+                  finder: ImageFinder | None = None) -> Path | None:
+    """The image file of a frame (``./`` prefixes, missing or differently cased extensions
+    accepted); ``images`` replaces the ``images`` folder of the path."""
     rel = Path(file_path)
     if images is not None:
         parts = list(rel.parts)
@@ -80,14 +115,7 @@ def resolve_image(root: Path, file_path: str, images: str | None) -> Path | None
                              f"'images' folder to replace")
         parts[parts.index("images")] = images
         rel = Path(*parts)
-    p = root / rel
-    if p.suffix and p.is_file():
-        return p
-    for ext in IMAGE_EXTS:
-        q = p.with_name(p.name + ext)
-        if q.is_file():
-            return q
-    return p if p.is_file() else None
+    return (finder or ImageFinder()).find(root, str(rel))
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -96,12 +124,6 @@ def _image_size(path: Path) -> tuple[int, int]:
             return im.size
     except (OSError, Image.DecompressionBombError) as e:
         raise SceneError(f"{path}: cannot read image ({e})") from e
-
-
-def _warn_missing(source: Path, missing: list[str]) -> None:
-    if missing:
-        warnings.warn(f"{source}: {len(missing)} frame(s) skipped because their image is missing: "
-                      f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", stacklevel=3)
 
 
 def read_blender(root: Path | str, *, images: str | None = None) -> tuple[list[ViewSpec], list[Path]]:
@@ -120,12 +142,13 @@ def read_blender(root: Path | str, *, images: str | None = None) -> tuple[list[V
         files.append(src)
         if "camera_angle_x" not in data:
             raise SceneError(f"{src}: no 'camera_angle_x' (horizontal field of view)")
-        fovx = float(data["camera_angle_x"])
+        fovx = number(str(src), "camera_angle_x", data["camera_angle_x"])
+        if not 0 < fovx < math.pi:
+            raise SceneError(f"{src}: 'camera_angle_x' must be in (0, pi) radians, got {fovx!r}")
         missing = []
+        finder = ImageFinder()
         for i, fr in enumerate(data["frames"]):
-            if "file_path" not in fr or "transform_matrix" not in fr:
-                raise SceneError(f"{src}: frame {i} lacks 'file_path' or 'transform_matrix'")
-            img = resolve_image(root, fr["file_path"], images)
+            img = resolve_image(root, fr["file_path"], images, finder)
             if img is None:
                 missing.append(str(fr["file_path"]))
                 continue
@@ -136,7 +159,9 @@ def read_blender(root: Path | str, *, images: str | None = None) -> tuple[list[V
                 name=f"{split}/{Path(fr['file_path']).name}", image_path=img,
                 viewmat=opengl_c2w_to_viewmat(fr["transform_matrix"], src, i),
                 fx=f, fy=f, cx=0.5 * w, cy=0.5 * h, width=w, height=h, split=split))
-        _warn_missing(src, missing)
+        if missing and len(missing) == len(data["frames"]):
+            raise SceneError(f"{src}: no usable frames: all {len(missing)} images are missing")
+        warn_missing(src, missing, len(data["frames"]))
     if not views:
         raise SceneError(f"{root}: no usable frames in transforms_train/test.json")
     if not any(v.split == "train" for v in views):
@@ -144,39 +169,65 @@ def read_blender(root: Path | str, *, images: str | None = None) -> tuple[list[V
     return views, files
 
 
+def _lens(where: str, get: Any) -> Lens | None:
+    """The frame's distortion (None for a pinhole), from instant-ngp or nerfstudio keys."""
+    model = get("camera_model")
+    if model is not None and not isinstance(model, str):
+        raise SceneError(f"{where}: 'camera_model' must be a string, got {model!r}")
+    model = (model or "").upper()
+    fisheye = get("is_fisheye")
+    if fisheye is not None and not isinstance(fisheye, bool):
+        raise SceneError(f"{where}: 'is_fisheye' must be true or false, got {fisheye!r}")
+    k = {key: 0.0 if get(key) is None else number(where, key, get(key)) for key in DISTORTION_KEYS}
+    if fisheye or model == "OPENCV_FISHEYE":
+        if k["p1"] or k["p2"]:
+            raise SceneError(f"{where}: a fisheye camera with tangential p1/p2 is not a model "
+                             f"OpenCV's fisheye undistortion has")
+        return make_lens("OPENCV_FISHEYE", [k["k1"], k["k2"], k["k3"], k["k4"]], "OPENCV_FISHEYE")
+    if model not in PINHOLE_NAMES:
+        raise SceneError(f"{where}: camera_model {model} is not supported (pinhole, OPENCV or "
+                         f"OPENCV_FISHEYE); undistort the images first (e.g. `colmap "
+                         f"image_undistorter`)")
+    if k["k4"]:
+        raise SceneError(f"{where}: k4={k['k4']:g} without a fisheye model (nerfstudio's r^8 term) "
+                         f"is not in OpenCV's model; undistort the images first")
+    return make_lens("OPENCV", [k["k1"], k["k2"], k["p1"], k["p2"], k["k3"]], model or "OPENCV")
+
+
 def _intrinsics(src: Path, i: int, g: dict[str, Any], fr: dict[str, Any],
-                img: Path) -> tuple[float, float, float, float, int, int]:
+                img: Path) -> tuple[float, float, float, float, int, int, Lens | None]:
     def get(key: str) -> Any:
         return fr.get(key, g.get(key))
 
-    model = str(get("camera_model") or "").upper()
-    if get("is_fisheye") or "FISHEYE" in model or model in ("EQUIRECTANGULAR",):
-        raise SceneError(f"{src}: frame {i}: {model or 'fisheye'} camera; 3DGS needs undistorted "
-                         f"pinhole images (undistort first, e.g. `colmap image_undistorter`)")
-    dist = {k: float(get(k) or 0.0) for k in DISTORTION_KEYS}
-    worst = max(abs(v) for v in dist.values())
-    if worst > DISTORTION_TOLERANCE:
-        raise SceneError(
-            f"{src}: frame {i}: distortion coefficients {', '.join(f'{k}={v:g}' for k, v in dist.items() if v)} "
-            f"are not supported (3DGS rasterizes an ideal pinhole). Undistort the images first "
-            f"(e.g. `colmap image_undistorter` or nerfstudio's undistortion) and zero them.")
+    where = f"{src}: frame {i}"
+    lens = _lens(where, get)
     w, h = get("w"), get("h")
     if w is None or h is None:
         w, h = _image_size(img)
-    w, h = int(w), int(h)
+    w, h = integer(where, "w", w), integer(where, "h", h)
     fx, fy = get("fl_x"), get("fl_y")
     if fx is None:
         ax = get("camera_angle_x")
         if ax is None:
-            raise SceneError(f"{src}: frame {i}: no focal length (fl_x) and no camera_angle_x")
-        fx = 0.5 * w / math.tan(0.5 * float(ax))
+            raise SceneError(f"{where}: no focal length (fl_x) and no camera_angle_x")
+        ax = number(where, "camera_angle_x", ax)
+        if not 0 < ax < math.pi:
+            raise SceneError(f"{where}: 'camera_angle_x' must be in (0, pi) radians, got {ax!r}")
+        fx = 0.5 * w / math.tan(0.5 * ax)
+    fx = number(where, "fl_x", fx)
     if fy is None:
         ay = get("camera_angle_y")
-        fy = 0.5 * h / math.tan(0.5 * float(ay)) if ay is not None else fx
+        if ay is not None:
+            ay = number(where, "camera_angle_y", ay)
+            if not 0 < ay < math.pi:
+                raise SceneError(f"{where}: 'camera_angle_y' must be in (0, pi) radians, got {ay!r}")
+        fy = 0.5 * h / math.tan(0.5 * ay) if ay is not None else fx
+    fy = number(where, "fl_y", fy)
     cx, cy = get("cx"), get("cy")
-    cx = 0.5 * w if cx is None else float(cx)
-    cy = 0.5 * h if cy is None else float(cy)
-    return float(fx), float(fy), cx, cy, w, h
+    cx = 0.5 * w if cx is None else number(where, "cx", cx)
+    cy = 0.5 * h if cy is None else number(where, "cy", cy)
+    check_intrinsics(where, fx, fy, cx, cy, w, h)
+    return fx, fy, cx, cy, w, h, lens
 
 
 def read_ngp(root: Path | str, *, images: str | None = None) -> tuple[list[ViewSpec], list[Path], tuple[np.ndarray, np.ndarray] | None]:
@@ -187,34 +238,29 @@ def read_ngp(root: Path | str, *, images: str | None = None) -> tuple[list[ViewS
     data = load_json(src)
     files = [src]
     g = {k: v for k, v in data.items() if k != "frames"}
-    small = [(k, float(g.get(k) or 0.0)) for k in DISTORTION_KEYS if g.get(k)]
     views: list[ViewSpec] = []
     missing = []
-    tiny_warned = False
+    finder = ImageFinder()
     for i, fr in enumerate(data["frames"]):
-        if "file_path" not in fr or "transform_matrix" not in fr:
-            raise SceneError(f"{src}: frame {i} lacks 'file_path' or 'transform_matrix'")
-        img = resolve_image(root, fr["file_path"], images)
+        img = resolve_image(root, fr["file_path"], images, finder)
         if img is None:
             missing.append(str(fr["file_path"]))
             continue
-        fx, fy, cx, cy, w, h = _intrinsics(src, i, g, fr, img)
-        if not tiny_warned and (small or any(fr.get(k) for k in DISTORTION_KEYS)):
-            warnings.warn(f"{src}: tiny distortion coefficients (|k| <= {DISTORTION_TOLERANCE}) "
-                          f"are ignored", stacklevel=2)
-            tiny_warned = True
+        fx, fy, cx, cy, w, h, lens = _intrinsics(src, i, g, fr, img)
         views.append(ViewSpec(
             name=str(Path(fr["file_path"]).as_posix()), image_path=img,
             viewmat=opengl_c2w_to_viewmat(fr["transform_matrix"], src, i),
-            fx=fx, fy=fy, cx=cx, cy=cy, width=w, height=h))
-    _warn_missing(src, missing)
+            fx=fx, fy=fy, cx=cx, cy=cy, width=w, height=h, lens=lens))
     if not views:
         raise SceneError(f"{src}: no usable frames (all {len(data['frames'])} images missing)")
+    warn_missing(src, missing, len(data["frames"]))
     pts = None
-    if data.get("ply_file_path"):
-        ply = root / str(data["ply_file_path"])
-        pts = _read_ply_points(ply)
-        files.append(ply)
+    ply = data.get("ply_file_path")
+    if ply:
+        if not isinstance(ply, str):
+            raise SceneError(f"{src}: 'ply_file_path' must be a string, got {ply!r}")
+        pts = _read_ply_points(root / ply)
+        files.append(root / ply)
     return views, files, pts
 
 

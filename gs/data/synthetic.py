@@ -14,6 +14,10 @@ position and colour noise), with real tracks (every view in which the true point
 and the matching points2D.
 
 Same arguments -> byte-identical files. ``python -m gs.data.synthetic OUT --seed 0``.
+
+:func:`distort_capture` turns such a pinhole scene into the distorted capture a real camera
+would give (the images resampled through OpenCV's distortion model), written as a COLMAP,
+instant-ngp or nerfstudio dataset, so the loader's undistortion can be checked end to end.
 """
 
 from __future__ import annotations
@@ -388,6 +392,104 @@ def generate_scene(out_dir: str | Path, *, seed: int = 0, num_views: int = 24, w
     meta = {"generator": "gs.data.synthetic", "seed": seed, "num_views": num_views, "width": width,
             "height": height, "num_points": P, "fov_x_deg": fov_x_deg}
     (out / "synthetic.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+# ---------------------------------------------------------------------------------- distorted captures
+
+CAPTURE_FORMATS = ("colmap", "ngp", "nerfstudio")
+
+
+def distort_capture(src: str | Path, out_dir: str | Path, fmt: str, camera_model: str,
+                    coeffs: tuple[float, ...] | list[float], *, focal_scale: float = 1.0) -> Path:
+    """Write the pinhole scene ``src`` (as :func:`generate_scene` writes it) as a capture with
+    lens distortion in ``fmt`` ("colmap", "ngp" = instant-ngp, "nerfstudio").
+
+    ``camera_model`` is a COLMAP name (SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV,
+    OPENCV_FISHEYE) and ``coeffs`` its distortion parameters in COLMAP's (= OpenCV's) order.
+    The distorted camera has the source's size and principal point and ``focal_scale`` times
+    its focal length; each distorted pixel is sampled (bilinear) from the pinhole image along
+    its ray. ValueError when a distorted pixel sees outside the pinhole image (raise
+    ``focal_scale``) or when ``fmt`` cannot express the model.
+    """
+    import cv2
+
+    from gs.data.colmap import CAMERA_MODEL_NPARAMS, read_model
+    from gs.data.undistort import colmap_lens, undistort_points
+
+    if fmt not in CAPTURE_FORMATS:
+        raise ValueError(f"fmt must be one of {CAPTURE_FORMATS}, got {fmt!r}")
+    src, out = Path(src), Path(out_dir)
+    model = read_model(src / "sparse" / "0")
+    (cam,) = model.cameras.values()
+    if cam.model != "PINHOLE":
+        raise ValueError(f"{src}: expected the generator's PINHOLE camera, got {cam.model}")
+    fx, fy, cx, cy = (float(v) for v in cam.params)
+    W, H = cam.width, cam.height
+    fdx, fdy = fx * focal_scale, fy * focal_scale
+    head = [fdx, cx, cy] if camera_model in ("SIMPLE_RADIAL", "RADIAL") else [fdx, fdy, cx, cy]
+    params = np.array(head + [float(c) for c in coeffs])
+    if len(params) != CAMERA_MODEL_NPARAMS.get(camera_model, -1):
+        raise ValueError(f"{camera_model} needs {CAMERA_MODEL_NPARAMS.get(camera_model)} parameters, "
+                         f"got {len(params)}")
+    _, lens = colmap_lens(camera_model, params)
+    if lens is None:
+        raise ValueError("all distortion coefficients are zero")
+
+    jj, ii = np.meshgrid(np.arange(H) + 0.5, np.arange(W) + 0.5, indexing="ij")
+    xy = undistort_points(lens, (fdx, fdy, cx, cy), np.stack([ii.ravel(), jj.ravel()], 1))
+    map_x = (fx * xy[:, 0] + cx - 0.5).reshape(H, W).astype(np.float32)
+    map_y = (fy * xy[:, 1] + cy - 0.5).reshape(H, W).astype(np.float32)
+    if map_x.min() < 0 or map_x.max() > W - 1 or map_y.min() < 0 or map_y.max() > H - 1:
+        raise ValueError(f"the distorted {camera_model} camera sees outside the pinhole image; "
+                         f"raise focal_scale (now {focal_scale})")
+    img_dir = out / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    for im in sorted(model.images.values(), key=lambda m: m.name):
+        arr = np.asarray(Image.open(src / "images" / im.name).convert("RGB"))
+        dist = cv2.remap(arr, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        Image.fromarray(dist, "RGB").save(img_dir / im.name, format="PNG")
+        names.append(im.name)
+
+    if fmt == "colmap":
+        cams = {cam.id: ColmapCamera(cam.id, camera_model, W, H, params)}
+        write_model(out / "sparse" / "0", cams, model.images, model.points, ext=".bin")
+        return out
+    if camera_model == "FULL_OPENCV":
+        raise ValueError(f"{fmt} transforms.json cannot express FULL_OPENCV's rational terms")
+    if lens.fisheye:
+        k = dict(zip(("k1", "k2", "k3", "k4"), lens.coeffs))
+        k.update({"is_fisheye": True} if fmt == "ngp" else {"camera_model": "OPENCV_FISHEYE"})
+    else:
+        k = dict(zip(("k1", "k2", "p1", "p2", "k3"), lens.coeffs))
+        if fmt == "nerfstudio":
+            k["camera_model"] = "OPENCV"
+    intr = {"fl_x": fdx, "fl_y": fdy, "cx": cx, "cy": cy, "w": W, "h": H, **k}
+    frames = []
+    for im in sorted(model.images.values(), key=lambda m: m.name):
+        c2w = np.linalg.inv(im.viewmat())
+        c2w[:3, 1:3] *= -1.0  # OpenCV -> OpenGL camera axes
+        if fmt == "ngp":  # instant-ngp style: ./images/name.png, shared intrinsics
+            fr = {"file_path": f"./images/{im.name}"}
+        else:  # nerfstudio style: per-frame intrinsics, paths without extension
+            fr = {"file_path": f"images/{Path(im.name).stem}", **intr}
+        fr["transform_matrix"] = c2w.tolist()
+        frames.append(fr)
+    data: dict = {"frames": frames}
+    if fmt == "ngp":
+        data.update(intr)
+    pts = model.points
+    if len(pts):
+        from plyfile import PlyData, PlyElement
+
+        v = np.zeros(len(pts), [("x", "f4"), ("y", "f4"), ("z", "f4"),
+                                ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+        v["x"], v["y"], v["z"] = pts.xyz.T
+        v["red"], v["green"], v["blue"] = pts.rgb.T
+        PlyData([PlyElement.describe(v, "vertex")]).write(str(out / "points.ply"))
+        data["ply_file_path"] = "points.ply"
+    (out / "transforms.json").write_text(json.dumps(data, indent=1) + "\n")
     return out
 
 

@@ -234,6 +234,7 @@ def _protocol(views: EvalViews) -> dict[str, Any]:
         "resolutions": [f"{w}x{h}" for w, h in widths],
         "image_folder": scene.image_folder,
         "resolution_note": scene.resolution_note,
+        "undistortion": scene.undistortion,
         "split": SPLIT_RULE,
         "num_test_views": len(views.cameras),
         "white_background": bool(scene.white_background),

@@ -27,7 +27,7 @@ import torch
 
 from gs.data.scene import Scene
 from gs.io import write_json
-from gs.model import GaussianModel
+from gs.model import GaussianModel, init_knn
 from gs.render import get_backend, resolve_backend_name
 from gs.render.base import RenderOutput
 from gs.runtime import gpu_sharing
@@ -206,6 +206,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.label = label
         self.meta = dict(meta or {})
+        self.meta.setdefault("init_knn", init_knn() if init_model is None else "none (given model)")
         self.device = config.resolved_device()
         _seed_everything(config.seed)
         model = init_model if init_model is not None else GaussianModel.from_points(
