@@ -30,7 +30,8 @@ from gs.eval.evaluate import evaluate_model  # noqa: E402
 from gs.methods.registry import get_method  # noqa: E402
 from gs.model import GaussianModel, file_size_bytes  # noqa: E402
 from gs.train import ops  # noqa: E402
-from gs.train.trainer import TrainConfig, train_method, write_json  # noqa: E402
+from gs.methods.registry import train_method  # noqa: E402
+from gs.train.trainer import TrainConfig, write_json  # noqa: E402
 
 
 def parse_scene(arg: str) -> tuple[str, dict]:

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from gs.data import generate_scene, load_scene
+from gs.methods.registry import train_method
 from gs.model import GaussianModel
 from gs.render import render
-from gs.train.trainer import TrainConfig, TrainingDiverged, expon_lr, train_method
+from gs.train.trainer import TrainConfig, TrainingDiverged, expon_lr
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import _setup  # noqa: F401
 with _setup.logged(snakemake):  # noqa: F821
     from pathlib import Path
 
+    from gs.methods.registry import train_method
     from gs.pipeline import guard_checkpoints, load_scene_from_manifest, run_fingerprint
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.train.trainer import TrainConfig
 
     sm = snakemake  # noqa: F821
     s = sm.params.settings
