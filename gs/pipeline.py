@@ -442,6 +442,7 @@ def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
         "plots": [f"{res}/plots/{d}_rd{ext}" for d in ds for ext in (".png", ".svg")],
         "strips": [f"{res}/strips/{d}/{s}.png" for d, s in all_scenes(config)],
         "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
+        "deviations": [f"{res}/tables/deviations.csv", f"{res}/tables/deviations.html"],
     }
 
 

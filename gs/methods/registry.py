@@ -99,10 +99,12 @@ class Param:
         out = self.type
         if self.choices:
             out += " in {" + ", ".join(map(str, self.choices)) + "}"
-        if self.min is not None or self.max is not None:
-            lo = "" if self.min is None else self.min
-            hi = "" if self.max is None else self.max
-            out += f" in [{lo}, {hi}]"
+        if self.min is not None and self.max is not None:
+            out += f" in [{self.min}, {self.max}]"
+        elif self.min is not None:
+            out += f" >= {self.min}"
+        elif self.max is not None:
+            out += f" <= {self.max}"
         return out + (" or null" if self.nullable else "")
 
     def check(self, value: Any) -> Any:
@@ -355,6 +357,10 @@ class MethodSpec:
         out.update(self.check_params(overrides or {}))
         return out
 
+    @property
+    def deviations_path(self) -> Path | None:
+        return self._file(self.deviations_file, DEVIATIONS_DIR)
+
     def _file(self, given: str | Path | None, folder: Path) -> Path | None:
         if given is not None:
             return Path(given)
@@ -365,12 +371,29 @@ class MethodSpec:
     def fidelity(self) -> Fidelity | None:
         """The authors' repository, pinned commit and our deviations, or None when the method
         has no deviations file."""
-        path = self._file(self.deviations_file, DEVIATIONS_DIR)
+        path = self.deviations_path
         return None if path is None else load_fidelity(path)
 
     @property
     def paper_results_file(self) -> Path | None:
         return self._file(self.paper_results, PAPER_RESULTS_DIR)
+
+
+def deviations_table(method_ids: list[str] | None = None) -> Any:
+    """One row per deviation (method, repository, commit, aspect, upstream, ours, why,
+    effect) of the given methods (default: all), a row saying so for a method without a
+    deviations file: the report's fidelity table."""
+    import pandas as pd
+
+    rows = []
+    for mid in method_ids if method_ids is not None else list(METHODS):
+        fid = get_method(mid).fidelity
+        if fid is None:
+            rows.append({"method": mid, "repository": "not recorded"})
+            continue
+        base = {"method": mid, "repository": fid.repository, "commit": fid.commit}
+        rows += [{**base, **dataclasses.asdict(d)} for d in fid.deviations] or [{**base, "aspect": "none listed"}]
+    return pd.DataFrame(rows, columns=["method", "repository", "commit", *_DEVIATION_KEYS])
 
 
 # ------------------------------------------------------------------------------ discovery
