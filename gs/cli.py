@@ -136,6 +136,9 @@ def cmd_methods(args: argparse.Namespace) -> None:
     for mid, spec in METHODS.items():
         print(f"{mid:8s} {spec.kind:6s} {spec.title}")
         print(f"         variants: {', '.join(spec.variants)} (default {spec.default_variant})")
+        print(f"         consumes: {spec.consumes}")
+        if spec.paper_results_file:
+            print(f"         paper numbers: {spec.paper_results_file}")
         if not sources[mid].startswith("gs.methods."):
             print(f"         from: {sources[mid]}")
         if args.params:

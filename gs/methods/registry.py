@@ -11,11 +11,12 @@ method; so is every object of the Python entry-point group ``gs_bench.methods`` 
 A :class:`MethodSpec` says what a method is (``train``: consumes a scene and produces a
 model; ``codec``: consumes any trained model and produces a bitstream), where its code lives
 (``module:Class`` paths or the classes), its parameters with their types and ranges
-(:class:`Param`, checked before anything runs), its defaults, presets per dataset or
+(:class:`~gs.methods.params.Param`, checked before anything runs), its defaults, presets per dataset or
 ``dataset/scene``, its variants (the rate points of its RD curve: name -> parameter
 overrides), its default variant, what it takes from the baseline's run, and where its paper
 numbers and its deviations from the authors' code are written down (YAML beside the method:
-``paper_results/<id>.yaml``, ``deviations/<id>.yaml``; formats in their README files).
+``paper_results/<id>.yaml``, ``deviations/<id>.yaml``, read by :mod:`gs.methods.deviations`;
+formats in their README files).
 
 Importing this module imports no method: the modules are discovered on the first use of
 :data:`METHODS` (which imports torch through them).
@@ -25,12 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
-import math
 import pkgutil
-import re
-import types
-import typing
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,229 +34,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gs.methods.deviations import DEVIATION_KEYS, Fidelity, load_fidelity
+from gs.methods.params import Param, ParamError, param_schema, parse_scalar
+
 ENTRY_POINT_GROUP = "gs_bench.methods"
 HERE = Path(__file__).resolve().parent
 DEVIATIONS_DIR = HERE / "deviations"
 PAPER_RESULTS_DIR = HERE / "paper_results"
-
-
-class ParamError(ValueError):
-    """A method parameter that is unknown, of the wrong type or out of its range."""
-
-
-# ------------------------------------------------------------------------------ YAML scalars
-# YAML 1.2 core-schema numbers: PyYAML (YAML 1.1) reads "1e-4" (no dot) as a string
-_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_SPECIAL = {".nan": math.nan, "nan": math.nan, ".inf": math.inf, "+.inf": math.inf, "inf": math.inf,
-            "-.inf": -math.inf, "-inf": -math.inf}
-
-
-def parse_scalar(text: str) -> Any:
-    """A ``--set`` or config value as a YAML 1.2 scalar: ``1e-4`` -> 0.0001, ``true`` -> True,
-    ``null`` -> None, ``[1, 2]`` -> a list; anything else stays the string."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str):
-        return _number(value, value)
-    return value
-
-
-def _number(text: str, otherwise: Any) -> Any:
-    s = text.strip()
-    if _FLOAT_RE.match(s):
-        return int(s) if re.fullmatch(r"[-+]?[0-9]+", s) else float(s)
-    return _SPECIAL.get(s.lower(), otherwise)
-
-
-# ------------------------------------------------------------------------------ parameters
-_TYPES = ("int", "float", "bool", "str", "int_list")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter: ``type`` (int | float | bool | str | int_list), inclusive ``min``/``max``
-    for numbers, ``choices`` for strings, ``nullable`` when None is allowed (e.g. "rule off")."""
-
-    type: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] | None = None
-    nullable: bool = False
-
-    def __post_init__(self) -> None:
-        if self.type not in _TYPES:
-            raise ValueError(f"Param type must be one of {_TYPES}, got {self.type!r}")
-
-    def describe(self) -> str:
-        out = self.type
-        if self.choices:
-            out += " in {" + ", ".join(map(str, self.choices)) + "}"
-        if self.min is not None and self.max is not None:
-            out += f" in [{self.min}, {self.max}]"
-        elif self.min is not None:
-            out += f" >= {self.min}"
-        elif self.max is not None:
-            out += f" <= {self.max}"
-        return out + (" or null" if self.nullable else "")
-
-    def check(self, value: Any) -> Any:
-        """The value, coerced (a numeric string parsed as YAML 1.2, an integral float for an
-        int); ValueError with the reason when it does not fit."""
-        if value is None:
-            if self.nullable:
-                return None
-            raise ValueError("must not be null")
-        if self.type == "int_list":
-            if not isinstance(value, (list, tuple)):
-                raise ValueError("expects a list of integers")
-            return [_INT.check(v) for v in value]
-        if isinstance(value, str) and self.type in ("int", "float", "bool"):
-            value = parse_scalar(value)
-        if self.type == "bool":
-            if not isinstance(value, bool):
-                raise ValueError("expects true or false")
-            return value
-        if self.type == "str":
-            if not isinstance(value, str):
-                raise ValueError("expects a string")
-            if self.choices and value not in self.choices:
-                raise ValueError(f"expects one of {list(self.choices)}")
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expects {'an integer' if self.type == 'int' else 'a number'}")
-        if not math.isfinite(value):
-            raise ValueError("must be finite")
-        if self.type == "int":
-            if value != int(value):
-                raise ValueError("expects an integer")
-            value = int(value)
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ValueError(f"out of range (expects {self.describe()})")
-        return value
-
-
-_INT = Param("int")
-
-
-def _param_of(hint: Any) -> Param:
-    """A Param from a type annotation: int, float, bool, str, X | None, tuple[int, ...]."""
-    args = typing.get_args(hint)
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return dataclasses.replace(_param_of(rest[0]), nullable=True)
-    if origin in (tuple, list) and args and args[0] is int:
-        return Param("int_list")
-    for t in (bool, int, float, str):  # bool before int
-        if hint is t:
-            return Param(t.__name__)
-    raise TypeError(f"no parameter type for annotation {hint!r}; declare it with Param(...)")
-
-
-def param_schema(*sources: Any, **overrides: Any) -> dict[str, Param]:
-    """Parameter schema from config dataclasses, functions (their annotated fields or keyword
-    arguments) or schemas built before (first source wins for a name), then ``overrides``: a :class:`Param`, a
-    ``(min, max)`` tuple (None = open end) or a list of string choices per name."""
-    out: dict[str, Param] = {}
-    defaults: dict[str, Any] = {}
-    for src in sources:
-        if isinstance(src, Mapping):  # a schema built before
-            for name, param in src.items():
-                out.setdefault(name, param)
-            continue
-        if dataclasses.is_dataclass(src):
-            hints = typing.get_type_hints(src)
-            found = {f.name: f.default for f in dataclasses.fields(src)}
-        else:
-            hints = typing.get_type_hints(src)
-            found = {p.name: p.default for p in inspect.signature(src).parameters.values()
-                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"}
-        for name, default in found.items():
-            if name not in out:
-                out[name] = _param_of(hints[name])
-                if default not in (dataclasses.MISSING, inspect.Parameter.empty):
-                    defaults[name] = default
-    for name, o in overrides.items():
-        if name not in out and not isinstance(o, Param):
-            raise ValueError(f"param_schema: '{name}' is not a parameter of {sources}")
-        if isinstance(o, Param):
-            out[name] = o
-        elif isinstance(o, tuple):
-            out[name] = dataclasses.replace(out[name], min=o[0], max=o[1])
-        else:
-            out[name] = dataclasses.replace(out[name], choices=tuple(o))
-    for name, default in defaults.items():  # a range that excludes the code's default is a typo
-        try:
-            out[name].check(list(default) if isinstance(default, tuple) else default)
-        except ValueError as exc:
-            raise ValueError(f"param_schema: the default {name}={default!r} does not fit: {exc}") from None
-    return out
-
-
-# ------------------------------------------------------------------------------ deviations
-_DEVIATION_KEYS = ("aspect", "upstream", "ours", "why", "effect")
-
-
-@dataclass(frozen=True)
-class Deviation:
-    """One difference between our code and the authors' code at the pinned commit."""
-
-    aspect: str  # what differs, e.g. "opacity learning rate"
-    upstream: str  # file:line at the pinned commit, and what it does there
-    ours: str  # what we do
-    why: str  # why we differ (or that we follow the paper, or a bug we do not copy)
-    effect: str  # the measured effect, or "unmeasured"
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """The authors' code (``repository`` URL, ``commit`` or "unpinned") and our deviations."""
-
-    repository: str
-    commit: str
-    deviations: tuple[Deviation, ...] = ()
-
-
-def load_fidelity(path: str | Path) -> Fidelity:
-    """Read a deviations file (format: ``gs/methods/deviations/README.md``); every problem is
-    one ValueError naming the file and the record."""
-    import yaml
-
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a mapping with repository, commit, deviations")
-    missing = [k for k in ("repository", "commit", "deviations") if k not in doc]
-    unknown = sorted(set(doc) - {"repository", "commit", "branch", "deviations"})
-    if missing or unknown:
-        raise ValueError(f"{path}: missing keys {missing}, unknown keys {unknown} "
-                         "(allowed: repository, commit, branch, deviations)")
-    for key in ("repository", "commit"):
-        if not isinstance(doc[key], str) or not doc[key].strip():
-            raise ValueError(f"{path}: '{key}' must be a non-empty string")
-    if not isinstance(doc["deviations"], list):
-        raise ValueError(f"{path}: 'deviations' must be a list of mappings")
-    devs = []
-    for i, rec in enumerate(doc["deviations"]):
-        where = f"{path}: deviation {i + 1}"
-        if not isinstance(rec, dict):
-            raise ValueError(f"{where}: expected a mapping with keys {list(_DEVIATION_KEYS)}")
-        if set(rec) != set(_DEVIATION_KEYS):
-            raise ValueError(f"{where} ({rec.get('aspect', '?')}): keys must be exactly {list(_DEVIATION_KEYS)}, "
-                             f"got {sorted(rec)}")
-        bad = [k for k in _DEVIATION_KEYS if not isinstance(rec[k], str) or not rec[k].strip()]
-        if bad:
-            raise ValueError(f"{where} ({rec.get('aspect', '?')}): {bad} must be non-empty text")
-        devs.append(Deviation(**{k: rec[k].strip() for k in _DEVIATION_KEYS}))
-    return Fidelity(doc["repository"].strip(), str(doc["commit"]).strip(), tuple(devs))
 
 
 # ------------------------------------------------------------------------------ the spec
@@ -358,6 +138,16 @@ class MethodSpec:
         return out
 
     @property
+    def consumes(self) -> str:
+        """What the method's jobs take in, in words (the DAG edges into it)."""
+        out = ["a trained model (any training method)"] if self.kind == "codec" else ["a scene"]
+        if self.init_from_baseline_at:
+            out.append(f"the baseline's state at iteration {self.init_from_baseline_at} (when shared)")
+        if self.baseline_inputs:
+            out.append("the baseline's " + ", ".join(f"{v} as {k}" for k, v in self.baseline_inputs.items()))
+        return "; ".join(out)
+
+    @property
     def deviations_path(self) -> Path | None:
         return self._file(self.deviations_file, DEVIATIONS_DIR)
 
@@ -393,7 +183,7 @@ def deviations_table(method_ids: list[str] | None = None) -> Any:
             continue
         base = {"method": mid, "repository": fid.repository, "commit": fid.commit}
         rows += [{**base, **dataclasses.asdict(d)} for d in fid.deviations] or [{**base, "aspect": "none listed"}]
-    return pd.DataFrame(rows, columns=["method", "repository", "commit", *_DEVIATION_KEYS])
+    return pd.DataFrame(rows, columns=["method", "repository", "commit", *DEVIATION_KEYS])
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -492,3 +282,7 @@ def train_method(scene: Any, method_id: str, params: dict[str, Any], out_dir: st
     strategy = get_method(method_id).make_strategy(params)
     return train_strategy(scene, strategy, out_dir, config, init_model=init_model,
                           meta={"method": method_id, "params": params, "scene": scene.name, **(meta or {})})
+
+
+__all__ = ["ENTRY_POINT_GROUP", "METHODS", "MethodSpec", "Param", "ParamError", "Fidelity", "deviations_table",
+           "get_method", "list_methods", "load_fidelity", "param_schema", "parse_scalar", "train_method"]
