@@ -170,3 +170,15 @@ def test_methods_command_prints_params_and_deviations():
     assert "upstream: https://github.com/H-Huang774/HGSC @ 2d354c1" in run.stdout
     assert "views used for the significance scores" in run.stdout
     assert "param prune_percent: float in [0, 100]" in run.stdout
+
+
+def test_cli_checks_set_values_before_loading_anything(tmp_path, capsys):
+    from gs.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", str(tmp_path / "no_scene"), str(out), "--method", "gns", "--set", "opacity_lr=abc"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: method 'gns' params: opacity_lr='abc' expects a number\n"
+    assert main(["compress", "m.ply", str(out), "--codec", "hgsc", "--set", "lod_bits=99"]) == 2
+    assert "lod_bits=99 out of range (expects int in [1, 16])" in capsys.readouterr().err
+    assert not out.exists()

@@ -259,7 +259,7 @@ def _discover() -> list[tuple[MethodSpec, str]]:
     return found
 
 
-METHODS: Mapping[str, MethodSpec] = _Registry()
+METHODS = _Registry()  # id -> MethodSpec, discovered on first use
 
 
 def get_method(method_id: str) -> MethodSpec:
