@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def _parse_sets(items: list[str]) -> dict[str, Any]:
     """``--set key=value`` pairs; values parsed as YAML 1.2 scalars (``1e-4`` is a number,
     ``true`` a boolean, ``[1, 2]`` a list); the method checks them before anything runs."""
