@@ -18,17 +18,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs; values parsed as YAML (numbers, booleans, lists)."""
+    """``--set key=value`` pairs; values parsed as YAML 1.2 scalars (``1e-4`` is a number,
+    ``true`` a boolean, ``[1, 2]`` a list); the method checks them before anything runs."""
+    from gs.methods.registry import parse_scalar
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set expects key=value, got '{item}'")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = parse_scalar(value)
     return out
 
 
@@ -74,9 +75,9 @@ def _int_at_least(minimum: int):
 
 def cmd_train(args: argparse.Namespace) -> None:
     from gs.eval.provenance import sha256_files
-    from gs.methods.registry import get_method
+    from gs.methods.registry import get_method, train_method
     from gs.train.checkpoint import SETTINGS_KEYS, checkpoint_fingerprint, claim_checkpoints
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.train.trainer import TrainConfig
 
     spec = get_method(args.method)
     params = spec.params_for(args.variant or spec.default_variant, args.dataset, Path(args.scene).name,
@@ -160,9 +161,27 @@ def cmd_compress(args: argparse.Namespace) -> None:
 def cmd_methods(args: argparse.Namespace) -> None:
     from gs.methods.registry import METHODS
 
+    sources = METHODS.sources()
     for mid, spec in METHODS.items():
         print(f"{mid:8s} {spec.kind:6s} {spec.title}")
         print(f"         variants: {', '.join(spec.variants)} (default {spec.default_variant})")
+        print(f"         consumes: {spec.consumes}")
+        if spec.paper_results_file:
+            print(f"         paper numbers: {spec.paper_results_file}")
+        if not sources[mid].startswith("gs.methods."):
+            print(f"         from: {sources[mid]}")
+        if args.params:
+            for name, param in spec.params.items():
+                print(f"         param {name}: {param.describe()}")
+        if args.deviations:
+            fid = spec.fidelity
+            if fid is None:
+                print("         upstream: not recorded")
+                continue
+            print(f"         upstream: {fid.repository} @ {fid.commit}")
+            for d in fid.deviations:
+                print(f"         - {d.aspect}: upstream {d.upstream}; ours {d.ours}; why: {d.why}; "
+                      f"effect: {d.effect}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_args(p)
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("methods", help="list the registered methods")
+    p = sub.add_parser("methods", help="list the registered methods (built in and plug-ins)")
+    p.add_argument("--params", action="store_true", help="also list each method's parameters and their ranges")
+    p.add_argument("--deviations", action="store_true",
+                   help="also list each method's upstream code (pinned commit) and our deviations from it")
     p.set_defaults(func=cmd_methods)
     return ap
 

@@ -210,6 +210,14 @@ def selected_methods(config: Mapping[str, Any], methods: Mapping[str, Any] | Non
         bad = [n for n in [m, *spec.variants] if not _NAME.match(n)]
         if bad:
             raise ConfigError(f"method '{m}': ids and variant names must match {NAME_RE} (got {bad})")
+    if not out:
+        raise ConfigError("methods: no method selected (an empty mapping, or every method has enabled: false); "
+                          f"name at least one of {sorted(reg)}, or write 'methods: all'")
+    for m, block in out.items():  # types, ranges and names of the params, before any job runs
+        try:
+            reg[m].params_for(reg[m].default_variant, overrides=block.get("params") or {})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return out
 
 
@@ -455,6 +463,7 @@ def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
         "plots": [f"{res}/plots/{d}_rd{ext}" for d in ds for ext in (".png", ".svg")],
         "strips": [f"{res}/strips/{d}/{s}.png" for d, s in all_scenes(config)],
         "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
+        "deviations": [f"{res}/tables/deviations.csv", f"{res}/tables/deviations.html"],
     }
 
 

@@ -202,3 +202,27 @@ rule provenance:
         CPU_ENV
     script:
         "../workflow_scripts/provenance.py"
+
+
+rule deviations:
+    input:
+        [str(METHODS[m].deviations_path) for m in pipeline.selected_methods(config) if METHODS[m].deviations_path],
+    output:
+        csv=f"{RESULTS}/tables/deviations.csv",
+        html=report(
+            f"{RESULTS}/tables/deviations.html",
+            caption="../report/deviations.rst",
+            category="5. Provenance",
+            labels={"what": "deviations from the authors' code"},
+        ),
+    params:
+        methods=list(pipeline.selected_methods(config)),
+    log:
+        f"{LOGS}/report/deviations.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CPU_ENV
+    script:
+        "../workflow_scripts/deviations.py"

@@ -257,7 +257,8 @@ def test_decomp_cuts_low_importance_and_saves_scores():
 def test_short_training_run_ends_with_a_loadable_ply(tmp_path):
     from gs.data import generate_scene, load_scene
     from gs.methods.registry import get_method
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.methods.registry import train_method
+    from gs.train.trainer import TrainConfig
 
     scene = load_scene(generate_scene(tmp_path / "scene", seed=0, num_views=8, width=32, height=24,
                                       num_points=500))

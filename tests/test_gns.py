@@ -161,7 +161,8 @@ def scene(tmp_path_factory):
 
 @pytest.mark.slow
 def test_gns_run_ends_at_exact_budget(scene, tmp_path):
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.methods.registry import train_method
+    from gs.train.trainer import TrainConfig
 
     budget = 80
     cfg = TrainConfig(iterations=120, backend="torch", device="cpu", progress=False, seed=0, log_every=10)

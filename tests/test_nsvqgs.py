@@ -304,7 +304,8 @@ def test_codec_corrupt_or_truncated_bitstream_raises_naming_the_file(tmp_path):
 def test_short_training_from_baseline_checkpoint(tmp_path):
     from gs.codecs.run import run_codec
     from gs.data import generate_scene, load_scene
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.methods.registry import train_method
+    from gs.train.trainer import TrainConfig
 
     scene = load_scene(generate_scene(tmp_path / "scene", seed=0, num_views=8, width=40, height=30,
                                       num_points=800))

@@ -4,9 +4,10 @@ import _setup  # noqa: F401
 with _setup.logged(snakemake):  # noqa: F821
     from pathlib import Path
 
+    from gs.methods.registry import train_method
     from gs.pipeline import load_scene_from_manifest
     from gs.train.checkpoint import checkpoint_fingerprint, guard_checkpoints
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.train.trainer import TrainConfig
 
     sm = snakemake  # noqa: F821
     s = sm.params.settings

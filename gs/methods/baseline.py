@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from gs.methods.registry import MethodSpec, param_schema
 from gs.render.base import RenderOutput
 from gs.train import ops
 from gs.train.strategy import Strategy, TrainContext
@@ -145,3 +146,18 @@ class BaselineStrategy(Strategy):
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
+
+
+# ---------------------------------------------------------------------------- method spec
+#: the densification parameters every 3DGS-style strategy accepts, with their ranges
+DENSIFY_PARAMS = param_schema(
+    DensifyConfig,
+    densify_from=(0, None), densify_until=(0, None), densify_interval=(1, None), grad_threshold=(0, None),
+    percent_dense=(0, None), prune_opacity=(0, 1), opacity_reset_interval=(1, None),
+    reset_opacity_value=(0, 1), screen_size_limit=(0, None), world_size_limit=(0, None),
+)
+
+SPEC = MethodSpec(
+    id="3dgs", kind="train", title="3D Gaussian Splatting", spec="methods/baseline-3dgs.md",
+    strategy=BaselineStrategy, params=DENSIFY_PARAMS, order=0,
+)

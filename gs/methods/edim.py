@@ -93,7 +93,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gs.methods.baseline import BaselineStrategy, DensifyConfig
+from gs.methods.baseline import DENSIFY_PARAMS, BaselineStrategy, DensifyConfig
+from gs.methods.registry import MethodSpec, param_schema
 from gs.model import GaussianModel
 from gs.render import get_backend
 from gs.render.base import RenderOutput
@@ -379,3 +380,26 @@ def baked_model(model: GaussianModel) -> GaussianModel:
     out = model.detached_copy()
     bake_importance(out)
     return out
+
+
+# ---------------------------------------------------------------------------- method spec
+SPEC = MethodSpec(
+    id="edim", kind="train", title="EDIM: error-driven densification + importance", spec="methods/edim.md",
+    strategy=EDIMStrategy, order=30,
+    params=param_schema(
+        DENSIFY_PARAMS, EDIMConfig,
+        top_frac=(0, 1), max_growth_frac=(0, 1), importance_lr=(0, 1), prune_importance=(0, 1),
+        sparsity_weight=(0, None), sparsity_from=(0, None), sparsity_full_at=(0, None), tag_window=(0, None),
+        final_prune_threshold=(0, 1),
+    ),
+    # README rows: "Tag + GradPrune" and "+ Decomp 0.1 / 0.3" (post-training importance cut)
+    variants={
+        "tag_gradprune": {},
+        "decomp_0.1": {"final_prune_threshold": 0.1},
+        "decomp_0.3": {"final_prune_threshold": 0.3},
+        # diagnostic, not upstream: the 3DGS world-size prune rule off (EDIMStrategy docstring)
+        "no_ws_prune": {"world_size_limit": None},
+        "no_ws_prune_decomp_0.1": {"world_size_limit": None, "final_prune_threshold": 0.1},
+    },
+    default_variant="decomp_0.1",
+)

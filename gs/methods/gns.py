@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gs.methods.registry import MethodSpec, param_schema
 from gs.render.base import RenderOutput
 from gs.train import ops
 from gs.train.strategy import Strategy, TrainContext
@@ -484,3 +485,36 @@ class GNSStrategy(Strategy):
         d = asdict(self.cfg)
         d["final_budget"] = self.B
         return d
+
+
+# ---------------------------------------------------------------------------- method spec
+SPEC = MethodSpec(
+    id="gns", kind="train", title="GNS: gradient-driven natural selection", spec="methods/gns.md",
+    strategy=GNSStrategy, order=10,
+    params=param_schema(
+        GNSConfig,
+        budget=(1, None), budget_fraction=(0, 1), baseline_count=(1, None), paper_budget=(1, None),
+        paper_budget_scale=(0, None), peak_factor=(0, None), densify_from=(0, None), densify_until=(0, None),
+        densify_interval=(1, None), grad_threshold=(0, None), late_divisor=(0, None), prune_opacity=(0, 1),
+        early_prune_opacity=(0, 1), reset_interval=(1, None), reset_value=(0, 1),
+        quantile_prune_fraction=(0, 1), cams=(1, None), reg_interval=(1, None), prior_free_for=(0, None),
+        finite_prior_weight=(0, None), lambda_init=(0, None), controller_interval=(1, None),
+        alpha_min_factor=(0, None), death_opacity=(0, 1), stop_ratio=(1, None), opacity_lr_factor=(0, None),
+        position_lr_init=(0, 1), position_lr_final=(0, 1), opacity_lr=(0, 1), shN_lr=(0, 1),
+    ),
+    baseline_inputs={"baseline_count": "num_gaussians"},
+    # final budget B: budget (absolute) > paper_budget_scale x paper_budget (preset: test.py's
+    # per-scene budgets) > budget_fraction x baseline_count (the baseline's final count)
+    presets={
+        **{f"mipnerf360/{s}": {"paper_budget": 600_000}
+           for s in ("bicycle", "flowers", "garden", "stump", "treehill")},
+        **{f"mipnerf360/{s}": {"paper_budget": 300_000} for s in ("bonsai", "counter", "kitchen", "room")},
+        "deepblending/drjohnson": {"paper_budget": 600_000},
+        "deepblending/playroom": {"paper_budget": 300_000},
+        "tandt/train": {"paper_budget": 300_000},
+        "tandt/truck": {"paper_budget": 600_000},
+    },
+    # the RD sweep; the paper's own budgets: params {paper_budget_scale: 1.0} (0.4 = "small")
+    variants={f"{p}pct": {"budget_fraction": p / 100} for p in (5, 10, 15, 25, 40)},
+    default_variant="15pct",
+)

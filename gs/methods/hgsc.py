@@ -98,6 +98,7 @@ from gs.codecs.quantize import (ROWS, dequantize_columns, dequantize_positions, 
                                 group_reconstruct, group_rows, group_step, quantize_columns, quantize_positions)
 from gs.codecs.raht import (CAT_ALPHABET, coefficients_from_classes, decode_coefficients, encode_coefficients,
                             raht_forward, raht_inverse, raht_structure, raht_weight_class)
+from gs.methods.registry import MethodSpec, param_schema
 from gs.model import GaussianModel, num_sh_bases
 
 FORMAT_VERSION = 2  # 2: one range-coded stream per LoD residual column (decoded in parallel)
@@ -545,3 +546,33 @@ class _Decoding:
 
 __all__ = ["HGSCCodec", "HGSCParams", "FILES", "attribute_matrix", "model_from_attributes", "significance_scores",
            "prune_least_significant", "partition", "lod_groups", "render_fidelity"]
+
+
+# ============================================================================ method spec
+SPEC = MethodSpec(
+    id="hgsc", kind="codec", title="HGSC: hierarchical Gaussian splatting compression", spec="methods/hgsc.md",
+    codec=HGSCCodec, order=50,
+    params=param_schema(
+        HGSCParams,
+        prune_percent=(0, 100), volume_quantile=(0, 1), volume_exponent=(0, None), xyz_bits=(1, 20),
+        block_size=(2, None), lod_block_size=(2, None), anchor_fraction=(0, 1), lod1_fraction=(0, 1),
+        anchor_bits=(1, 17), lod_bits=(1, 16), lod_bits_uv=(1, 16), geometry_coder=["octree", "draco"],
+    ),
+    # the paper's big-scene setting (Mip-NeRF 360, T&T, DB: run_big_scenes.py)
+    defaults={"prune_percent": 66.0, "block_size": 512, "lod_bits": 8, "lod_bits_uv": 4},
+    # the RD sweep: prune percentage (REMOVED) and LoD residual bit depths;
+    # "small_scenes" = the paper's other setting (BungeeNeRF, DyMVHumans: run_small_scenes.py)
+    # "p0_b10" / "p20": little or no significance pruning, for scenes where most Gaussians
+    # matter (forward-facing LLFF fern loses 5.6 dB at 66 %, nearly all of it from the pruning)
+    variants={
+        "p0_b10": {"prune_percent": 0.0, "lod_bits": 10, "lod_bits_uv": 6},
+        "p20": {"prune_percent": 20.0},
+        "p40_b10": {"prune_percent": 40.0, "lod_bits": 10, "lod_bits_uv": 6},
+        "p50": {"prune_percent": 50.0},
+        "small_scenes": {"prune_percent": 60.0, "block_size": 256},
+        "default": {},
+        "p75_b6": {"prune_percent": 75.0, "lod_bits": 6, "lod_bits_uv": 3},
+        "p85_b5": {"prune_percent": 85.0, "lod_bits": 5, "lod_bits_uv": 3},
+    },
+    default_variant="default",
+)

@@ -71,7 +71,8 @@ from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.container import Container, write_container_set
 from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
 from gs.codecs.vq import attr_matrix, matrix_to_param, noise_substitute, take_rows
-from gs.methods.baseline import BaselineStrategy
+from gs.methods.baseline import DENSIFY_PARAMS, BaselineStrategy
+from gs.methods.registry import MethodSpec, param_schema
 from gs.model import GaussianModel, num_sh_bases
 from gs.train import ops
 from gs.train.nearest import nearest_code
@@ -564,3 +565,28 @@ class NSVQCodec(Codec):
 
 
 __all__ = ["NSVQStrategy", "NSVQCodec", "nearest_code", "noise_substitute", "kmeans", "attr_matrix", "VQ_ATTRS"]
+
+
+# ---------------------------------------------------------------------------- method spec
+SPEC = MethodSpec(
+    id="nsvqgs", kind="train", title="NSVQ-GS: noise-substituted vector quantization", spec="methods/nsvqgs.md",
+    strategy=NSVQStrategy, codec=NSVQCodec, order=40,
+    params=param_schema(
+        DENSIFY_PARAMS, NSVQStrategy.__init__,
+        k_scale=(1, None), k_rotation=(1, None), k_dc=(1, None), k_sh=(1, None), reg_start=(0, None),
+        vq_start=(0, None), ft_start=(0, None), total_iterations=(1, None), lambda_reg=(0, None),
+        prune_every=(1, None), reg_prune_opacity=(0, 1), kmeans_iters=(1, None), kmeans_tol=(0, None),
+        codebook_lr_scale=(0, None), dead_threshold=(0, None), dead_fine_until=(0, None),
+        dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None),
+    ),
+    init_from_baseline_at=15_000,
+    # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec
+    # params); "k4k" = the README's 4096/4096/1024/1024, "k16k" = the repo figure's 14/12-bit point
+    variants={
+        "k256": {"k_scale": 256, "k_rotation": 256, "k_dc": 64, "k_sh": 64},
+        "k1k": {"k_scale": 1024, "k_rotation": 1024, "k_dc": 256, "k_sh": 256},
+        "k4k": {"k_scale": 4096, "k_rotation": 4096, "k_dc": 1024, "k_sh": 1024},
+        "k16k": {"k_scale": 16384, "k_rotation": 16384, "k_dc": 4096, "k_sh": 4096},
+    },
+    default_variant="k4k",
+)

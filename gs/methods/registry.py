@@ -1,28 +1,59 @@
-"""The method registry: adding a method = one file in ``gs/methods/`` + one entry below.
+"""The method registry: a method is one file (or one installed package) that declares a spec.
+
+Every module of ``gs/methods/`` that defines a module-level ``SPEC = MethodSpec(...)`` is a
+method; so is every object of the Python entry-point group ``gs_bench.methods`` (a
+:class:`MethodSpec`, or a module with a ``SPEC``), so a method can ship as its own package::
+
+    # pyproject.toml of a plug-in package
+    [project.entry-points."gs_bench.methods"]
+    mymethod = "my_package.method:SPEC"
 
 A :class:`MethodSpec` says what a method is (``train``: consumes a scene and produces a
 model; ``codec``: consumes any trained model and produces a bitstream), where its code lives
-(lazy ``module:Class`` paths, so importing the registry imports no method), its default
-parameters, presets per dataset or ``dataset/scene``, its variants (the rate points of its RD
-curve: name -> parameter overrides) and its default variant. Paper-reported numbers live in
-``paper_results.yaml`` beside this file, with their sources.
+(``module:Class`` paths or the classes), its parameters with their types and ranges
+(:class:`~gs.methods.params.Param`, checked before anything runs), its defaults, presets per dataset or
+``dataset/scene``, its variants (the rate points of its RD curve: name -> parameter
+overrides), its default variant, what it takes from the baseline's run, and where its paper
+numbers and its deviations from the authors' code are written down (YAML beside the method:
+``paper_results/<id>.yaml``, ``deviations/<id>.yaml``, read by :mod:`gs.methods.deviations`;
+formats in their README files).
+
+Importing this module imports no method: the modules are discovered on the first use of
+:data:`METHODS` (which imports torch through them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import pkgutil
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
+from gs.methods.deviations import DEVIATION_KEYS, Fidelity, load_fidelity
+from gs.methods.params import Param, ParamError, param_schema, parse_scalar
 
+ENTRY_POINT_GROUP = "gs_bench.methods"
+HERE = Path(__file__).resolve().parent
+DEVIATIONS_DIR = HERE / "deviations"
+PAPER_RESULTS_DIR = HERE / "paper_results"
+
+
+# ------------------------------------------------------------------------------ the spec
 @dataclass(frozen=True)
 class MethodSpec:
     id: str
     kind: str  # "train" | "codec"
     title: str
-    spec: str  # the method's spec, e.g. "methods/gns.md"
-    strategy: str | None = None  # "module:Class" of the training Strategy (kind == "train")
-    codec: str | None = None  # "module:Class" of the Codec (kind == "codec", or a trained codec)
+    spec: str = ""  # the method's written spec, e.g. "methods/gns.md"
+    strategy: str | type | None = None  # the training Strategy, or its "module:Class" (kind == "train")
+    codec: str | type | None = None  # the Codec, or its "module:Class" (kind == "codec", or a trained codec)
+    #: name -> type and range of every parameter the method accepts (checked before a run)
+    params: Mapping[str, Param] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"default": {}})
@@ -33,17 +64,68 @@ class MethodSpec:
     # baseline's train_stats.json (e.g. GNS's budget_fraction needs the baseline's final count);
     # the pipeline makes the baseline run an input of this method's training
     baseline_inputs: dict[str, str] = field(default_factory=dict)
+    #: registry order (tables, the baseline = the first training method): built-ins 0..50
+    order: int = 100
+    #: deviations from the authors' code; None = ``gs/methods/deviations/<id>.yaml`` if present
+    deviations_file: str | Path | None = None
+    #: paper-reported numbers; None = ``gs/methods/paper_results/<id>.yaml`` if present
+    paper_results: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("train", "codec"):
+            raise ValueError(f"method '{self.id}': kind must be 'train' or 'codec', got {self.kind!r}")
+        if self.default_variant not in self.variants:
+            raise ValueError(f"method '{self.id}': default variant '{self.default_variant}' is not a variant")
+        if self.params:  # the spec's own values must fit its schema
+            for where, values in [("defaults", self.defaults), *(
+                    (f"presets.{k}", v) for k, v in self.presets.items()), *(
+                    (f"variants.{k}", v) for k, v in self.variants.items())]:
+                self.check_params(values, where=where)
+            unknown = sorted(set(self.baseline_inputs) - set(self.params))
+            if unknown:
+                raise ValueError(f"method '{self.id}': baseline_inputs {unknown} are not parameters")
 
     def load(self, attr: str) -> Any:
+        """The class behind ``strategy`` or ``codec`` (imported on first use when a path)."""
         path = getattr(self, attr)
         if path is None:
             raise ValueError(f"method '{self.id}' has no {attr}")
+        if not isinstance(path, str):
+            return path
         module, _, name = path.partition(":")
         return getattr(importlib.import_module(module), name)
 
+    def make_strategy(self, params: Mapping[str, Any]) -> Any:
+        """The method's training Strategy built with ``params``."""
+        if self.kind != "train":
+            raise ValueError(f"method '{self.id}' is a {self.kind}, not a training method")
+        cls = self.load("strategy")
+        try:
+            return cls(**params)
+        except TypeError as exc:
+            raise ValueError(f"method '{self.id}': bad parameters {sorted(params)}: {exc}") from exc
+
+    def check_params(self, values: Mapping[str, Any], where: str = "params") -> dict[str, Any]:
+        """``values`` checked against :attr:`params` and coerced (``"1e-4"`` -> 1e-4); one
+        :class:`ParamError` line naming the method, the parameter and the value otherwise.
+        A method without a schema accepts anything."""
+        if not self.params:
+            return dict(values)
+        out = {}
+        for name, value in values.items():
+            if name not in self.params:
+                raise ParamError(f"method '{self.id}' {where}: unknown parameter '{name}' "
+                                 f"(known: {', '.join(sorted(self.params))})")
+            try:
+                out[name] = self.params[name].check(value)
+            except ValueError as exc:
+                raise ParamError(f"method '{self.id}' {where}: {name}={value!r} {exc}") from None
+        return out
+
     def params_for(self, variant: str, dataset: str | None = None, scene: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """defaults <- dataset preset <- dataset/scene preset <- variant <- user overrides."""
+                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """defaults <- dataset preset <- dataset/scene preset <- variant <- user overrides
+        (checked and coerced by :meth:`check_params`)."""
         if variant not in self.variants:
             raise KeyError(f"method '{self.id}' has no variant '{variant}' (has: {sorted(self.variants)})")
         out = dict(self.defaults)
@@ -52,20 +134,132 @@ class MethodSpec:
         if dataset and scene and f"{dataset}/{scene}" in self.presets:
             out.update(self.presets[f"{dataset}/{scene}"])
         out.update(self.variants[variant])
-        out.update(overrides or {})
+        out.update(self.check_params(overrides or {}))
         return out
 
+    @property
+    def consumes(self) -> str:
+        """What the method's jobs take in, in words (the DAG edges into it)."""
+        out = ["a trained model (any training method)"] if self.kind == "codec" else ["a scene"]
+        if self.init_from_baseline_at:
+            out.append(f"the baseline's state at iteration {self.init_from_baseline_at} (when shared)")
+        if self.baseline_inputs:
+            out.append("the baseline's " + ", ".join(f"{v} as {k}" for k, v in self.baseline_inputs.items()))
+        return "; ".join(out)
 
-METHODS: dict[str, MethodSpec] = {}
+    @property
+    def deviations_path(self) -> Path | None:
+        return self._file(self.deviations_file, DEVIATIONS_DIR)
+
+    def _file(self, given: str | Path | None, folder: Path) -> Path | None:
+        if given is not None:
+            return Path(given)
+        path = folder / f"{self.id}.yaml"
+        return path if path.is_file() else None
+
+    @cached_property
+    def fidelity(self) -> Fidelity | None:
+        """The authors' repository, pinned commit and our deviations, or None when the method
+        has no deviations file."""
+        path = self.deviations_path
+        return None if path is None else load_fidelity(path)
+
+    @property
+    def paper_results_file(self) -> Path | None:
+        return self._file(self.paper_results, PAPER_RESULTS_DIR)
 
 
-def register(spec: MethodSpec) -> MethodSpec:
-    if spec.id in METHODS:
-        raise ValueError(f"method '{spec.id}' registered twice")
-    if spec.kind not in ("train", "codec"):
-        raise ValueError(f"method '{spec.id}': kind must be 'train' or 'codec'")
-    METHODS[spec.id] = spec
-    return spec
+def deviations_table(method_ids: list[str] | None = None) -> Any:
+    """One row per deviation (method, repository, commit, aspect, upstream, ours, why,
+    effect) of the given methods (default: all), a row saying so for a method without a
+    deviations file: the report's fidelity table."""
+    import pandas as pd
+
+    rows = []
+    for mid in method_ids if method_ids is not None else list(METHODS):
+        fid = get_method(mid).fidelity
+        if fid is None:
+            rows.append({"method": mid, "repository": "not recorded"})
+            continue
+        base = {"method": mid, "repository": fid.repository, "commit": fid.commit}
+        rows += [{**base, **dataclasses.asdict(d)} for d in fid.deviations] or [{**base, "aspect": "none listed"}]
+    return pd.DataFrame(rows, columns=["method", "repository", "commit", *DEVIATION_KEYS])
+
+
+# ------------------------------------------------------------------------------ discovery
+class _Registry(Mapping[str, MethodSpec]):
+    """Method id -> spec, in registry order; filled on first use (imports every method)."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, MethodSpec] | None = None
+        self._sources: dict[str, str] = {}
+        self._loading = False
+
+    def _load(self) -> dict[str, MethodSpec]:
+        if self._specs is None:
+            if self._loading:
+                raise RuntimeError("the method registry was used while a method module was being imported")
+            self._loading = True
+            try:
+                found = _discover()
+            finally:
+                self._loading = False
+            self._sources = {s.id: src for s, src in found}
+            self._specs = {s.id: s for s, _ in sorted(found, key=lambda x: x[0].order)}
+        return self._specs
+
+    def __getitem__(self, key: str) -> MethodSpec:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def sources(self) -> dict[str, str]:
+        """Method id -> where its spec came from (module or entry point)."""
+        self._load()
+        return dict(self._sources)
+
+    def refresh(self) -> None:
+        """Discover again (after installing a plug-in in this process)."""
+        self._specs = None
+
+
+def _discover() -> list[tuple[MethodSpec, str]]:
+    from importlib.metadata import entry_points
+
+    found: list[tuple[MethodSpec, str]] = []
+    import gs.methods as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name == "registry" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        if isinstance(getattr(module, "SPEC", None), MethodSpec):
+            found.append((module.SPEC, module.__name__))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        src = f"entry point {ep.name} = {ep.value}"
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plug-in must not hide the other methods
+            warnings.warn(f"method plug-in not loaded ({src}): {type(exc).__name__}: {exc}", stacklevel=2)
+            continue
+        spec = getattr(obj, "SPEC", obj)
+        if not isinstance(spec, MethodSpec):
+            warnings.warn(f"method plug-in not loaded ({src}): not a MethodSpec", stacklevel=2)
+            continue
+        found.append((spec, src))
+    seen: dict[str, str] = {}
+    for spec, src in found:
+        if spec.id in seen:
+            raise ValueError(f"method '{spec.id}' is declared twice: by {seen[spec.id]} and by {src}")
+        seen[spec.id] = src
+    return found
+
+
+METHODS = _Registry()  # id -> MethodSpec, discovered on first use
 
 
 def get_method(method_id: str) -> MethodSpec:
@@ -79,93 +273,16 @@ def list_methods(kind: str | None = None) -> list[str]:
     return [m for m, s in METHODS.items() if kind is None or s.kind == kind]
 
 
-# ---------------------------------------------------------------------------- entries
-register(MethodSpec(
-    id="3dgs", kind="train", title="3D Gaussian Splatting", spec="methods/baseline-3dgs.md",
-    strategy="gs.methods.baseline:BaselineStrategy",
-))
-# Each entry below is owned by its method file; variants are the rate points of the RD curve.
-register(MethodSpec(
-    id="gns", kind="train", title="GNS: gradient-driven natural selection", spec="methods/gns.md",
-    strategy="gs.methods.gns:GNSStrategy",
-    baseline_inputs={"baseline_count": "num_gaussians"},
-    # final budget B: budget (absolute) > paper_budget_scale x paper_budget (preset: test.py's
-    # per-scene budgets) > budget_fraction x baseline_count (the baseline's final count)
-    presets={
-        **{f"mipnerf360/{s}": {"paper_budget": 600_000}
-           for s in ("bicycle", "flowers", "garden", "stump", "treehill")},
-        **{f"mipnerf360/{s}": {"paper_budget": 300_000} for s in ("bonsai", "counter", "kitchen", "room")},
-        "deepblending/drjohnson": {"paper_budget": 600_000},
-        "deepblending/playroom": {"paper_budget": 300_000},
-        "tandt/train": {"paper_budget": 300_000},
-        "tandt/truck": {"paper_budget": 600_000},
-    },
-    # the RD sweep; the paper's own budgets: params {paper_budget_scale: 1.0} (0.4 = "small")
-    variants={f"{p}pct": {"budget_fraction": p / 100} for p in (5, 10, 15, 25, 40)},
-    default_variant="15pct",
-))
-register(MethodSpec(
-    id="argp", kind="train", title="ARGP: adaptive opacity pruning + recovery", spec="methods/argp.md",
-    strategy="gs.methods.argp:ARGPStrategy",
-    # RD sweep, mild -> aggressive: AOP quantile, IRP freeze quantile, recovered fraction.
-    # Final count / count at 12k (5 IRP rounds): 0.43, 0.27, 0.15 (paper), 0.064, 0.028.
-    # Upstream's effective (broken) freezing: params {freeze_gradients: false}; the pre-Mar-2026
-    # defaults: {freeze_quantile: 0.5, recover_ratio: 0.35} (about 0.20).
-    variants={
-        "mild": {"prune_quantile": 0.005, "freeze_quantile": 0.5, "recover_ratio": 0.6},
-        "light": {"prune_quantile": 0.01, "freeze_quantile": 0.6, "recover_ratio": 0.5},
-        "default": {},  # the paper's setting: 0.01 / 0.7 / 0.4
-        "strong": {"prune_quantile": 0.02, "freeze_quantile": 0.7, "recover_ratio": 0.25},
-        "aggressive": {"prune_quantile": 0.03, "freeze_quantile": 0.8, "recover_ratio": 0.2},
-    },
-    default_variant="default",
-))
-register(MethodSpec(
-    id="edim", kind="train", title="EDIM: error-driven densification + importance", spec="methods/edim.md",
-    strategy="gs.methods.edim:EDIMStrategy",
-    # README rows: "Tag + GradPrune" and "+ Decomp 0.1 / 0.3" (post-training importance cut)
-    variants={
-        "tag_gradprune": {},
-        "decomp_0.1": {"final_prune_threshold": 0.1},
-        "decomp_0.3": {"final_prune_threshold": 0.3},
-        # diagnostic, not upstream: the 3DGS world-size prune rule off (EDIMStrategy docstring)
-        "no_ws_prune": {"world_size_limit": None},
-        "no_ws_prune_decomp_0.1": {"world_size_limit": None, "final_prune_threshold": 0.1},
-    },
-    default_variant="decomp_0.1",
-))
-register(MethodSpec(
-    id="nsvqgs", kind="train", title="NSVQ-GS: noise-substituted vector quantization", spec="methods/nsvqgs.md",
-    strategy="gs.methods.nsvqgs:NSVQStrategy", codec="gs.methods.nsvqgs:NSVQCodec",
-    init_from_baseline_at=15_000,
-    # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec
-    # params); "k4k" = the README's 4096/4096/1024/1024, "k16k" = the repo figure's 14/12-bit point
-    variants={
-        "k256": {"k_scale": 256, "k_rotation": 256, "k_dc": 64, "k_sh": 64},
-        "k1k": {"k_scale": 1024, "k_rotation": 1024, "k_dc": 256, "k_sh": 256},
-        "k4k": {"k_scale": 4096, "k_rotation": 4096, "k_dc": 1024, "k_sh": 1024},
-        "k16k": {"k_scale": 16384, "k_rotation": 16384, "k_dc": 4096, "k_sh": 4096},
-    },
-    default_variant="k4k",
-))
-register(MethodSpec(
-    id="hgsc", kind="codec", title="HGSC: hierarchical Gaussian splatting compression", spec="methods/hgsc.md",
-    codec="gs.methods.hgsc:HGSCCodec",
-    # the paper's big-scene setting (Mip-NeRF 360, T&T, DB: run_big_scenes.py)
-    defaults={"prune_percent": 66.0, "block_size": 512, "lod_bits": 8, "lod_bits_uv": 4},
-    # the RD sweep: prune percentage (REMOVED) and LoD residual bit depths;
-    # "small_scenes" = the paper's other setting (BungeeNeRF, DyMVHumans: run_small_scenes.py)
-    # "p0_b10" / "p20": little or no significance pruning, for scenes where most Gaussians
-    # matter (forward-facing LLFF fern loses 5.6 dB at 66 %, nearly all of it from the pruning)
-    variants={
-        "p0_b10": {"prune_percent": 0.0, "lod_bits": 10, "lod_bits_uv": 6},
-        "p20": {"prune_percent": 20.0},
-        "p40_b10": {"prune_percent": 40.0, "lod_bits": 10, "lod_bits_uv": 6},
-        "p50": {"prune_percent": 50.0},
-        "small_scenes": {"prune_percent": 60.0, "block_size": 256},
-        "default": {},
-        "p75_b6": {"prune_percent": 75.0, "lod_bits": 6, "lod_bits_uv": 3},
-        "p85_b5": {"prune_percent": 85.0, "lod_bits": 5, "lod_bits_uv": 3},
-    },
-    default_variant="default",
-))
+def train_method(scene: Any, method_id: str, params: dict[str, Any], out_dir: str | Path | None,
+                 config: Any, init_model: Any = None, meta: dict[str, Any] | None = None) -> Any:
+    """Look ``method_id`` up, build its Strategy with ``params`` and train it on ``scene``
+    (:func:`gs.train.trainer.train_strategy`; outputs and resuming as there)."""
+    from gs.train.trainer import train_strategy
+
+    strategy = get_method(method_id).make_strategy(params)
+    return train_strategy(scene, strategy, out_dir, config, init_model=init_model,
+                          meta={"method": method_id, "params": params, "scene": scene.name, **(meta or {})})
+
+
+__all__ = ["ENTRY_POINT_GROUP", "METHODS", "MethodSpec", "Param", "ParamError", "Fidelity", "deviations_table",
+           "get_method", "list_methods", "load_fidelity", "param_schema", "parse_scalar", "train_method"]

@@ -440,30 +440,17 @@ def ctx_artifacts(ctx: TrainContext) -> dict[str, Any]:
     return ctx.log.get("artifacts", {})
 
 
-def make_strategy(method_id: str, params: dict[str, Any]) -> Strategy:
-    from gs.methods.registry import get_method
-
-    spec = get_method(method_id)
-    if spec.kind != "train":
-        raise ValueError(f"method '{method_id}' is a {spec.kind}, not a training method")
-    cls = spec.load("strategy")
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"method '{method_id}': bad parameters {sorted(params)}: {exc}") from exc
-
-
-def train_method(scene: Scene, method_id: str, params: dict[str, Any], out_dir: str | Path | None,
-                 config: TrainConfig, init_model: GaussianModel | None = None,
-                 meta: dict[str, Any] | None = None) -> TrainResult:
-    """Train ``method_id`` with ``params`` on ``scene``; writes point_cloud.ply,
-    train_stats.json and checkpoints/ into ``out_dir`` (resuming from its last checkpoint)."""
-    strategy = make_strategy(method_id, params)
-    trainer = Trainer(scene, strategy, config, out_dir, init_model=init_model, label=f"{scene.name}/{method_id}",
-                      meta={"method": method_id, "params": params, "scene": scene.name, **(meta or {})})
+def train_strategy(scene: Scene, strategy: Strategy, out_dir: str | Path | None, config: TrainConfig,
+                   init_model: GaussianModel | None = None, meta: dict[str, Any] | None = None) -> TrainResult:
+    """Train with ``strategy`` (built by the caller, e.g. from the method registry) on
+    ``scene``; writes point_cloud.ply, train_stats.json and checkpoints/ into ``out_dir``
+    (resuming from its last checkpoint). ``meta`` (method id, params...) goes into the stats."""
+    meta = dict(meta or {})
+    meta.setdefault("scene", scene.name)
+    label = f"{scene.name}/{meta.get('method', type(strategy).__name__)}"
+    trainer = Trainer(scene, strategy, config, out_dir, init_model=init_model, label=label, meta=meta)
     return trainer.train()
 
 
 __all__ = ["REFERENCE_ITERATIONS", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
-           "TrainingCollapsed", "train_method", "make_strategy", "collapse", "write_json", "expon_lr",
-           "photometric_loss"]
+           "TrainingCollapsed", "train_strategy", "collapse", "write_json", "expon_lr", "photometric_loss"]
