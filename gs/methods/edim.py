@@ -86,9 +86,7 @@ The Decomp variants differ from ``tag_gradprune`` only after the last iteration.
 with the 3DGS world-size prune rule (``world_size_limit=None``) off. On fern (LLFF, small
 camera extent, 10k SfM points) the 2 % growth cap leaves most Gaussians large at 3k, that rule
 then deletes them and the model collapses (``benchmarks/results/acceptance_gpu_session2.md``);
-these variants measure how much of EDIM's result that one rule decides. Measured on an H100
-(``acceptance_gpu_session7.md``): fern 27.44 dB at 0.25x the baseline's size instead of a
-15.70 dB collapse; beer_can +0.36 dB instead of -1.86 dB.
+these variants measure how much of EDIM's result that one rule decides.
 - Every schedule number is given for the 30k recipe and scaled with ``ctx.at`` (tag window
   included).
 """
