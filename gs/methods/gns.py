@@ -41,7 +41,8 @@ and Adam skips it. Upstream's speed trick is the default (``sparse_steps``): for
 never at the last iteration, on the gradients summed since the last step (about 1.1k steps
 after 20k instead of 10k). The window bounds scale with the run (``ctx.at``); 5 and 20 are
 numbers of views per summed step and do not. ``sparse_steps=False`` (variant ``dense_steps``)
-steps every iteration, as the paper's description of the optimisation implies.
+steps every iteration, as the paper's description of the optimisation implies. The summed
+gradients are not checkpointed: a run resumed between two steps starts a new sum.
 
 Deliberate differences from the upstream code (XiaoBin2001/GNS train.py, gaussian_model.py):
 
