@@ -242,11 +242,58 @@ def test_frozen_gaussians_do_not_change_while_frozen(scene, freeze_gradients):
     assert moved_frozen == (not freeze_gradients)
 
 
-def test_recovered_are_the_highest_scored_and_get_their_moments_back(scene):
+def test_default_freezing_is_upstreams_moments_zeroed_never_restored(scene):
+    """Upstream's hook never fires: frozen Gaussians train on; each freeze zeroes the Adam
+    moments of every frozen row (earlier set and new one); recovered rows get no backup back
+    (zeroed at a round, their current moments at the final one); the IRP iteration skips Adam."""
     torch.manual_seed(0)
     model = random_opacity_model(scene, seed=1)
     ctx = make_ctx(scene, model)
     s = ARGPStrategy()
+    assert not s.argp.freeze_gradients
+    s.initialize(ctx)
+    train_steps(ctx, s, range(11_998, 12_000))
+    s.state["ident"] = torch.arange(ctx.model.num_gaussians, dtype=torch.float64)
+    p0 = ctx.model.params["means"]
+    adam_steps = int(ctx.optimizer.state[p0]["step"])
+    train_steps(ctx, s, range(12_000, 12_001))  # the first freeze, through the hooks
+    assert int(ctx.optimizer.state[ctx.model.params["means"]]["step"]) == adam_steps  # step skipped
+    old = s.frozen.clone()
+    assert 0.65 < old.float().mean() < 0.75
+    for p in ctx.model.params.values():
+        assert torch.all(ctx.optimizer.state[p]["exp_avg"][old] == 0)
+    before = {k: v.detach().clone() for k, v in ctx.model.params.items()}
+    train_steps(ctx, s, range(12_001, 12_004))
+    moved = any(not torch.equal(v.detach()[old], before[k][old]) for k, v in ctx.model.params.items())
+    assert moved  # "frozen" Gaussians keep training
+    assert not any(k.startswith("moment_backup") for k in s.state)
+    n = ctx.model.num_gaussians
+    s.scores = lambda _ctx: torch.rand(_ctx.model.num_gaussians, generator=torch.Generator().manual_seed(7))
+    s.irp_round(ctx, 15_000, "round")
+    ident = s.state["ident"].long()
+    recovered = old[ident]  # rows of the earlier frozen set that survived
+    assert 0 < int(recovered.sum()) < int(old.sum())
+    for p in ctx.model.params.values():
+        for k in ("exp_avg", "exp_avg_sq"):
+            assert torch.all(ctx.optimizer.state[p][k][recovered | s.frozen] == 0)
+    assert n > ctx.model.num_gaussians
+    train_steps(ctx, s, range(15_001, 15_003))
+    last = s.frozen.clone()
+    moments = {k: ctx.optimizer.state[p]["exp_avg"].clone() for k, p in ctx.model.params.items()}
+    s.state["ident"] = torch.arange(ctx.model.num_gaussians, dtype=torch.float64)
+    s.irp_round(ctx, 27_000, "final")
+    ident = s.state["ident"].long()
+    rec = last[ident]
+    assert bool(rec.any()) and s.frozen.sum() == 0
+    for k, p in ctx.model.params.items():  # the final recovery keeps the current moments
+        torch.testing.assert_close(ctx.optimizer.state[p]["exp_avg"][rec], moments[k][ident[rec]])
+
+
+def test_recovered_are_the_highest_scored_and_get_their_moments_back(scene):
+    torch.manual_seed(0)
+    model = random_opacity_model(scene, seed=1)
+    ctx = make_ctx(scene, model)
+    s = ARGPStrategy(**get_method("argp").params_for("default"), freeze_gradients=True)  # true_freeze
     s.initialize(ctx)
     train_steps(ctx, s, range(12_001, 12_003))
     s.state["ident"] = torch.arange(ctx.model.num_gaussians, dtype=torch.float64)
@@ -305,7 +352,7 @@ def test_train_argp_end_to_end(scene):
     """A short run: every densification step prunes the quantile, the IRP rounds happen on the
     scaled schedule and the model ends near 0.15 x its count at the first freeze."""
     cfg = TrainConfig(iterations=60, backend="torch", device="cpu", progress=False, seed=0, sh_degree=1,
-                      min_refine_interval=1)  # the 30k recipe shape, one refinement per step
+                      min_refine_interval=2)  # one refinement every other step (Adam skips those)
     s = ARGPStrategy(grad_threshold=1e9)  # no clone/split: keeps the CPU run small
     pruned = []
     base_prune_mask = s.prune_mask
@@ -320,11 +367,12 @@ def test_train_argp_end_to_end(scene):
     s.prune_mask = spy
     trainer = Trainer(scene, s, cfg)
     res = trainer.train()
-    # every refinement step (2..23 at this scale) removed about 1%: at most ceil(q (n-1)), fewer
-    # where opacities tie (unseen Gaussians keep the initial 0.1 early on; strict <, as upstream)
-    assert len(pruned) == 22
+    # every refinement step (2, 4, .., 22 at this scale) removed about 1%: at most ceil(q (n-1)),
+    # fewer where opacities tie (unseen Gaussians keep the initial 0.1 early on; strict <, as upstream)
+    assert len(pruned) == 11
     assert all(got <= want for got, want in pruned), pruned
-    assert sum(got for got, _ in pruned) >= 0.75 * sum(want for _, want in pruned)
+    # (ties also right after the opacity reset at step 6: one Adam step before the next refinement)
+    assert sum(got for got, _ in pruned) >= 0.5 * sum(want for _, want in pruned)
     rounds = trainer.ctx.log["argp_rounds"]
     assert [r["action"] for r in rounds] == ["freeze", "round", "round", "round", "round", "final"]
     assert [r["step"] for r in rounds] == [24, 30, 36, 42, 48, 54]

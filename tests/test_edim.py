@@ -101,17 +101,73 @@ def test_young_gaussians_survive_pruning():
     assert no_tag.prune_mask(ctx, step).tolist() == [True, True, True, True, False]
 
 
-def test_gaussians_left_at_the_reset_cap_are_not_pruned():
+@pytest.mark.parametrize("on_logit", [False, True])
+def test_gaussians_left_at_the_reset_cap(on_logit):
     # After an opacity reset to 0.01 a Gaussian without gradient keeps the capped logit;
-    # sigmoid of it is 0.0099999988 in float32, yet it has not fallen below the reset level.
-    model = make_model([[-0.3, 0], [0, 0], [0.3, 0]], opacity=torch.tensor([0.9, 0.9, 0.9]))
-    strat = EDIMStrategy()
+    # sigmoid of it is 0.0099999988 in float32: upstream's test sigmoid(v) < 0.01 deletes it,
+    # prune_on_logit keeps it until it falls below the reset level.
+    model = make_model([[-0.3, 0], [0, 0], [0.3, 0], [0.6, 0]], opacity=torch.tensor([0.9, 0.9, 0.9, 0.9]))
+    strat = EDIMStrategy(prune_on_logit=on_logit)
     ctx = make_ctx(model, strategy=strat)
     ops.reset_opacity(model, ctx.optimizer, strat.cfg.reset_opacity_value)
-    assert bool((model.opacities < 0.01).all())  # the float32 rounding the rule must not act on
+    assert bool((model.opacities < 0.01).all())  # the float32 rounding
     with torch.no_grad():
         model.params["opacities"][2] -= 1e-3  # this one did fall below the reset level
-    assert strat.prune_mask(ctx, 5000).tolist() == [False, False, True]
+        model.params["opacities"][3] = 2.0  # and this one was seen and regained opacity
+    expected = [False, False, True, False] if on_logit else [True, True, True, False]
+    assert strat.prune_mask(ctx, 5000).tolist() == expected
+
+
+@pytest.mark.parametrize("mode", ["logit", "revised", "copy"])
+def test_clone_opacity(mode):
+    # upstream ("logit", the default): v' = 1 - sqrt(max(1 - v, 1e-6)) on the clone's logit only
+    v = torch.tensor([-4.0, 0.5, 3.0] + [2.0] * 50)
+    model = make_model([[-0.5, 0], [0, 0], [0.5, 0]] + [[0.01 * i, 0.5] for i in range(50)],
+                       opacity=torch.sigmoid(v), scale=0.005)
+    strat = EDIMStrategy(clone_opacity=mode) if mode != "logit" else EDIMStrategy()
+    ctx = make_ctx(model, strategy=strat)
+    strat.state["err_max"] = torch.cat([torch.tensor([3.0, 2.0, 1.0]), torch.zeros(50)])
+    strat.state["err_count"] = torch.ones(53)
+    strat.densify(ctx, 1000)  # floor(0.02 * 53) = 1 clone: row 0
+    out = model.params["opacities"].detach()
+    assert model.num_gaussians == 54
+    if mode == "logit":
+        assert float(out[0]) == pytest.approx(-4.0)
+        assert float(out[-1]) == pytest.approx(1.0 - 5.0 ** 0.5)  # alpha 0.018 -> 0.225
+    elif mode == "revised":
+        a = 1 - (1 - float(torch.sigmoid(v[0]))) ** 0.5
+        assert float(torch.sigmoid(out[0])) == pytest.approx(a) == pytest.approx(float(torch.sigmoid(out[-1])))
+    else:
+        assert float(out[0]) == pytest.approx(-4.0) == pytest.approx(float(out[-1]))
+
+
+def test_error_threshold_over_all_gaussians_as_upstream():
+    # 90 of 100 Gaussians unseen since the last densification (E_k = 0): upstream's k-th value
+    # over all N is 0, so every Gaussian is a candidate; over the seen ones it is a real cut
+    model = make_model([[0.01 * i - 0.5, 0] for i in range(100)])
+    strat = EDIMStrategy()
+    ctx = make_ctx(model, strategy=strat)
+    strat.state["err_max"] = torch.cat([torch.zeros(90), torch.arange(1.0, 11.0)])
+    strat.state["err_count"] = torch.cat([torch.zeros(90), torch.ones(10)])
+    assert float(strat.error_threshold()) == 0.0
+    seen = EDIMStrategy(threshold_over_seen_only=True)
+    seen.initialize(ctx)
+    seen.state.update(err_max=strat.state["err_max"], err_count=strat.state["err_count"])
+    assert float(seen.error_threshold()) == 8.0
+
+
+@pytest.mark.parametrize("bake", [False, True])
+def test_saved_opacity_is_upstreams_evaluation_unless_baked(bake):
+    # upstream evaluates the PLY reloaded at importance logit 10: alpha * sigmoid(10), not alpha * s
+    model = make_model([[0.1 * i - 0.5, 0] for i in range(4)], opacity=0.6)
+    strat = EDIMStrategy(bake_importance=bake)
+    ctx = make_ctx(model, strategy=strat)
+    with torch.no_grad():
+        model.params[IMPORTANCE].fill_(0.0)  # s = 0.5
+    strat.finalize(ctx)
+    expected = 0.6 * 0.5 if bake else 0.6 * float(torch.sigmoid(torch.tensor(10.0)))
+    assert torch.allclose(model.opacities.detach(), torch.full((4,), expected), atol=1e-6)
+    assert np.allclose(ctx.log["artifacts"]["importance.npy"], 0.5)
 
 
 def test_world_size_rule_and_its_diagnostic_switch():
@@ -138,7 +194,7 @@ def test_fresh_clone_is_tagged_and_protected(tagging):
     # parent is pruned as too faint, its fresh clone survives only with tagging
     model = make_model([[-0.5, 0], [0, 0], [0.5, 0]] + [[0.1 * i, 0.5] for i in range(50)],
                        opacity=torch.tensor([0.008] + [0.9] * 52), scale=0.005)
-    strat = EDIMStrategy(tagging=tagging, revised_opacity=False)
+    strat = EDIMStrategy(tagging=tagging, clone_opacity="copy")
     ctx = make_ctx(model, strategy=strat)
     strat.state["err_max"] = torch.linspace(1.0, 0.5, 53)
     strat.state["err_count"] = torch.ones(53)

@@ -123,7 +123,7 @@ def test_pressure_lowers_logits_of_unrendered_gaussians():
         strat = GNSStrategy(budget=20)  # N = 60 > 1.05 B: selection keeps running
         strat.initialize(ctx)
         start = ctx.at(15_000)
-        strat.after_step(ctx, start, None)  # selection starts: opacity lr x4
+        strat.events(ctx, start)  # selection starts: opacity lr x4
         assert ops.group_of(opt, "opacities")["lr"] == pytest.approx(0.1)
         added = 0
         for step in range(start + 1, start + 60):
@@ -194,7 +194,7 @@ def test_resume_inside_selection_keeps_opacity_lr_boost():
     ctx = ctx_for(model)
     strat = GNSStrategy(budget=20)
     strat.initialize(ctx)
-    strat.after_step(ctx, ctx.at(15_000), None)
+    strat.events(ctx, ctx.at(15_000))
     assert ops.group_of(ctx.optimizer, "opacities")["lr"] == pytest.approx(0.1)
     # a resumed run rebuilds the optimizer at the base lr; the strategy re-applies the x4
     ctx2 = ctx_for(model)
@@ -203,7 +203,36 @@ def test_resume_inside_selection_keeps_opacity_lr_boost():
     strat2.initialize(ctx2)
     assert ops.group_of(ctx2.optimizer, "opacities")["lr"] == pytest.approx(0.1)
     # the cut (here forced at reg_end) keeps exactly B; the lr returns 1000 recipe iterations later
-    strat2.after_step(ctx2, ctx2.at(23_000), None)
+    strat2.events(ctx2, ctx2.at(23_000))
     assert ctx2.model.num_gaussians == 20
-    strat2.after_step(ctx2, ctx2.at(24_000), None)
+    strat2.events(ctx2, ctx2.at(24_000))
     assert ops.group_of(ctx2.optimizer, "opacities")["lr"] == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_optimizer_steps_after_20k_follow_upstream(sparse):
+    """Upstream train.py: after 20k the optimizer steps every 5th iteration up to 24k and every
+    20th after (never at the last one), on the gradients summed since the previous step. A
+    300-iteration run: 20k -> 200, 24k -> 240; steps 201..300 -> 8 + 2 Adam steps (dense: 100)."""
+    model = _two_group_model()
+    opt = ops.make_optimizer(model, {k: 1e-3 for k in model.params})
+    ctx = TrainContext(model=model, optimizer=opt, scene=None, scene_extent=1.0, iterations=300,
+                       backend="torch", device=torch.device("cpu"), background=torch.zeros(3))
+    strat = GNSStrategy(budget=60, sparse_steps=sparse)
+    strat.initialize(ctx)
+    strat.state.update(phase=2, cut_step=ctx.at(23_000), lr_restored=True)  # selection is over
+    since = 0
+    for step in range(151, 301):
+        for p in model.params.values():
+            p.grad = torch.ones_like(p)
+        strat.after_backward(ctx, step, None)
+        since += 1
+        g = model.params["opacities"].grad
+        if g is not None:  # Adam steps here, on the sum of the views since its last step
+            assert torch.all(g == since)
+            since = 0
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    adam_steps = int(opt.state[model.params["means"]]["step"])
+    assert adam_steps == 50 + (10 if sparse else 100)
+    assert model.num_gaussians == 60

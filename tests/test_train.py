@@ -122,9 +122,9 @@ def test_snapshots_are_taken_before_the_step_densifies(scene, tmp_path):
             super().__init__()
             self.counts = {}
 
-        def after_step(self, ctx, step, out):
+        def density_control(self, ctx, step):
             before = ctx.model.num_gaussians
-            super().after_step(ctx, step, out)
+            super().density_control(ctx, step)
             self.counts[step] = (before, ctx.model.num_gaussians)
 
     steps = tuple(range(10, 150, 10))  # the refinement steps of a 300-iteration schedule
@@ -163,3 +163,37 @@ def test_trainer_takes_a_strategy_not_a_method_id(scene):
         torch.set_num_threads(threads)
     assert a.stats["method"] == b.stats["method"] == "3dgs" and a.stats["scene"] == scene.name
     assert torch.equal(a.model.means, b.model.means)
+
+
+@pytest.mark.parametrize("before_step", [True, False])
+def test_baseline_refines_before_the_optimizer_step(scene, before_step):
+    """Upstream train.py densifies between the backward pass and the Adam step; the replaced
+    parameters then have no gradient and Adam skips that iteration (its step count stays)."""
+    from gs.methods.baseline import BaselineStrategy
+    from gs.train import ops
+    from gs.train.strategy import TrainContext
+
+    model = GaussianModel.from_points(scene.points, scene.colors, sh_degree=0)
+    opt = ops.make_optimizer(model, {k: 1e-3 for k in model.params})
+    ctx = TrainContext(model=model, optimizer=opt, scene=scene, scene_extent=scene.extent, iterations=30_000,
+                       backend="torch", device=model.device, background=scene.background)
+    strategy = BaselineStrategy(refine_before_step=before_step)
+    strategy.initialize(ctx)
+    cam, gt = scene.train_cameras[0], scene.train_images[0].float() / 255
+
+    def iteration(step):
+        out = render(ctx.model, cam, backend="torch", sh_degree=0, background=ctx.background)
+        (out.image - gt).abs().mean().backward()
+        strategy.after_backward(ctx, step, out)
+        ctx.optimizer.step()
+        ctx.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            strategy.after_step(ctx, step, out)
+
+    iteration(599)  # an ordinary step: Adam state exists, step count 1
+    strategy.state["grad_accum"][:5] = 1.0  # five Gaussians qualify at the refinement step 600
+    n0 = ctx.model.num_gaussians
+    iteration(600)
+    assert ctx.model.num_gaussians != n0
+    adam_steps = int(ctx.optimizer.state[ctx.model.params["means"]]["step"])
+    assert adam_steps == (1 if before_step else 2)

@@ -20,20 +20,23 @@ The recovery score S_k = sum_views sum_p alpha_k(p) (dL/dalpha_k(p))^2, L = sum 
 image, comes from :func:`gs.train.stats.recovery_score` (closed form on the pure-PyTorch
 renderer's per-pixel lists; works whatever backend trains the model).
 
-Deliberate differences from the upstream code:
+Freezing follows what upstream runs (Sinyo-Liu/ARGP ``scene/gaussian_model.py``,
+``_temp_prune_optimizer`` / ``_revocer_optimizer``), not what the paper describes: the
+gradient hook is registered on a Parameter that is replaced right after, so "frozen"
+Gaussians keep being optimised. What does act: at every freeze (12k and each round) the Adam
+moments of *all* frozen rows, the earlier set and the new one, are zeroed; the backup that is
+meant to restore them is written into the rows deleted right after, so recovered Gaussians
+keep zeroed moments (at the final round they keep their current ones). That is the default
+(``freeze_gradients=False``). The variant ``true_freeze`` (``freeze_gradients=True``) is the
+paper's intent: the frozen rows' gradients are zeroed after every backward, their moments are
+zeroed at freeze time (with zero moments and zero gradient Adam's update is exactly 0, so they
+stay bit-identical) and written back when they are recovered.
 
-* Freezing really freezes (the paper's intent). Upstream registers its gradient hook on a
-  Parameter that is replaced right after, so frozen Gaussians keep being optimised and only
-  their Adam moments are zeroed. Here the frozen rows' gradients are zeroed after every
-  backward *and* their Adam moments are zeroed at freeze time (Adam with non-zero moments
-  moves a parameter even under a zero gradient; with zero moments and zero gradient its
-  update is exactly 0, so frozen rows stay bit-identical). The moments are backed up and
-  written back on recovery, as upstream. ``freeze_gradients=False`` reproduces upstream's
-  effective behaviour (moments zeroed/restored only, gradients flow).
-* The score background is the training background, as upstream's ``get_scores`` passes it
-  (black on every scene the authors ran); ``score_background="black"`` forces black.
-* IRP runs after the optimizer step of its iteration (our Strategy hook), upstream just
-  before it; the rounds' iterations are the same.
+As upstream ``train.py``, the IRP actions run between the backward pass and the optimizer
+step of their iteration, and that iteration's step is skipped (upstream re-creates every
+parameter there, dropping its gradient). The score background is the training background, as
+upstream's ``get_scores`` passes it (black on every scene the authors ran);
+``score_background="black"`` forces black.
 
 Every iteration number is a 30k-recipe number mapped with ``ctx.at``. Final count is about
 0.15 x the count at 12k with the defaults (0.7 / 0.4).
@@ -65,7 +68,7 @@ class ARGPConfig:
     irp_start: int = 12_000  # first freeze (= densify_until)
     irp_interval: int = 3_000  # IRP period (upstream reuses opacity_reset_interval)
     irp_end: int = 27_000  # last recovery, nothing frozen afterwards (= 30000 - 3000)
-    freeze_gradients: bool = True  # False: upstream's effective behaviour (moments only)
+    freeze_gradients: bool = False  # True: the paper's freezing (variant true_freeze); see docstring
     score_background: str = "train"  # "train" (upstream) | "black"
     score_chunk_elements: int | None = None  # memory knob of the score pass (None = default)
 
@@ -146,12 +149,12 @@ class ARGPStrategy(BaselineStrategy):
         super().after_backward(ctx, step, out)
         if self.argp.freeze_gradients and self.state.get("irp_frozen_any", False):
             self.zero_frozen_grads(ctx)
-
-    def after_step(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
-        super().after_step(ctx, step, out)
         action = self.irp_action(ctx, step)
         if action is not None:
-            self.irp_round(ctx, step, action)
+            with torch.no_grad():
+                self.irp_round(ctx, step, action)
+            for p in ctx.model.params.values():  # upstream re-creates the parameters here
+                p.grad = None
 
     # ------------------------------------------------------------------ freezing
     @property
@@ -194,19 +197,25 @@ class ARGPStrategy(BaselineStrategy):
                     yield st[key], f"{_BACKUP}.{name}.{key}"
 
     def freeze(self, ctx: TrainContext, new: torch.Tensor) -> None:
-        """Zero the Adam moments of the newly frozen rows, keeping a backup to restore."""
+        """Add ``new`` to the frozen set. ``true_freeze``: zero the new rows' Adam moments and
+        keep a backup to restore. Upstream: zero the moments of every frozen row, no backup."""
+        frozen = self._frozen_or_empty(ctx) | new
         for moment, bk in self._moments(ctx):
+            if not self.argp.freeze_gradients:
+                moment[frozen] = 0.0
+                continue
             if bk not in self.state or self.state[bk].shape != moment.shape:
                 self.state[bk] = torch.zeros_like(moment)
             self.state[bk][new] = moment[new]
             moment[new] = 0.0
-        self.state["frozen"] = self._frozen_or_empty(ctx) | new
+        self.state["frozen"] = frozen
 
     def unfreeze(self, ctx: TrainContext, rows: torch.Tensor) -> None:
-        """Write the backed-up Adam moments of ``rows`` back and unfreeze them."""
-        for moment, bk in self._moments(ctx):
-            if bk in self.state:
-                moment[rows] = self.state[bk][rows]
+        """Unfreeze ``rows``; ``true_freeze`` writes their backed-up Adam moments back."""
+        if self.argp.freeze_gradients:
+            for moment, bk in self._moments(ctx):
+                if bk in self.state:
+                    moment[rows] = self.state[bk][rows]
         self.state["frozen"] = self._frozen_or_empty(ctx) & ~rows
 
     def _frozen_or_empty(self, ctx: TrainContext) -> torch.Tensor:
@@ -242,8 +251,9 @@ class ARGPStrategy(BaselineStrategy):
             rec["score_seconds"] = round(time.perf_counter() - t0, 3)
             keep = self.select_recovered(score, old)
             delete = old & ~keep
+            if action == "round":  # upstream: temp_prune (freeze) before recover_delete
+                self.freeze(ctx, new)
             self.unfreeze(ctx, keep)
-            self.freeze(ctx, new)
             ops.remove(ctx.model, ctx.optimizer, delete, self.state)
             rec.update(recovered=int(keep.sum()), deleted=int(delete.sum()))
         else:

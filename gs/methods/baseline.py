@@ -11,11 +11,12 @@ Follows methods/baseline-3dgs.md, "Adaptive density control", with the 2024 code
 - screen-size pruning is dead code upstream (``max_radii2D`` is zeroed before the prune mask
   is built), so only alpha < 0.005 and, after the first opacity reset, world size > 0.1*E
   prune. ``screen_size_prune=True`` enables the paper's intended rule instead.
-One difference in order, kept for simplicity: upstream densifies (and resets opacity) before
-the iteration's optimizer step, and the replaced parameters have no gradient, so Adam skips
-that iteration (1 step in 100 while densifying; the opacity only, at a reset). Here the
-Trainer steps Adam first and the strategy densifies after. PLY snapshots follow upstream's
-order (saved after the backward pass, before both; see ``Trainer.train``).
+- refinement and opacity reset run before the iteration's optimizer step, as in upstream
+  ``train.py``: the replaced parameters have no gradient, so Adam skips that iteration (every
+  parameter at a refinement, the opacity at a reset). ``refine_before_step=False`` runs them
+  after the step instead.
+PLY snapshots follow upstream's order too (saved after the backward pass, before both; see
+``Trainer.train``).
 Every iteration number is given for the 30k recipe and scaled by ``ctx.at``.
 """
 
@@ -44,6 +45,7 @@ class DensifyConfig:
     screen_size_limit: float = 20.0
     world_size_limit: float | None = 0.1  # None: the world-size prune rule is off
     screen_size_prune: bool = False
+    refine_before_step: bool = True  # upstream's order; False: after the optimizer step
 
 
 class BaselineStrategy(Strategy):
@@ -92,8 +94,17 @@ class BaselineStrategy(Strategy):
     def after_backward(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
         if self.densifying(ctx, step):
             self.accumulate(ctx, out)
+        if self.cfg.refine_before_step:
+            self.density_control(ctx, step)
 
     def after_step(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
+        if not self.cfg.refine_before_step:
+            self.density_control(ctx, step)
+
+    @torch.no_grad()
+    def density_control(self, ctx: TrainContext, step: int) -> None:
+        """The refinement and the opacity reset due at ``step`` (either may replace parameters,
+        dropping their gradients: before the optimizer step, Adam then skips them)."""
         if self.is_refine_step(ctx, step):
             self.refine(ctx, step)
         if self.is_reset_step(ctx, step):

@@ -13,7 +13,7 @@ What it does (spec sections in brackets)
   proportion to their compositing weights, E_k^v = sum_p e(p) T_k(p) alpha_k(p) (alpha is
   alpha_eff); each Gaussian keeps the max over the views since the last densification.
 - [2] Error-driven densification every 100 iterations in (500, 15000): the top 20 % by E_k
-  (threshold = k-th smallest, k = floor(0.8 M)) are cloned (max scale <= 0.01 E) or split
+  (threshold = k-th smallest, k = floor(0.8 N)) are cloned (max scale <= 0.01 E) or split
   (larger), each operation capped at floor(0.02 N) Gaussians, largest E_k first; then prune
   alpha < 0.01 or importance < 0.01 or (after 3k) world size > 0.1 E; then reset E_k.
 - [3] Learnable importance: one free logit u per Gaussian (extra Adam group ``importance``,
@@ -35,14 +35,19 @@ Deliberate choices where upstream is broken or silent
   *detached* geometry and opacity. The auxiliary term then contributes exactly nothing to any
   model gradient (upstream leaks a 1e-6-scaled gradient through the SH offset 0.5) and
   e_k.grad is exactly sum_p e(p) w_k(p) (no C0 factor), so the auxiliary scale is 1.
-- The quantile threshold is taken over Gaussians seen (visible) since the last densification
-  only, and a candidate needs E_k > 0: upstream's threshold collapses to 0 when more than 80 %
-  of E_k are zero, making every Gaussian a candidate (spec, "tie edge case").
-- Clone opacity: upstream applies the revised-opacity formula to the *logit* and only to the
-  clone (spec, "Things easy to get wrong"). We apply alpha' = 1 - sqrt(1 - alpha) to the
-  activated opacity of both parent and clone (``revised_opacity``; False = plain copy, as 3DGS).
-  The clone copies the parent's importance logit as a trainable parameter (skViewer crashes
-  there on an undefined ``train_sk``); split children restart at logit 10, as upstream.
+- Error threshold and candidates as upstream (``nonlinear_error``, ``densify_and_clone``):
+  tau_E = the k-th smallest E_k over all N Gaussians, k = int(0.8 N), candidates E_k >= tau_E.
+  When more than 80 % of E_k are 0 (unseen since the last densification) tau_E is 0 and every
+  Gaussian qualifies; the 2 % cap then decides (spec, "tie edge case").
+  ``threshold_over_seen_only=True`` takes the threshold over the Gaussians seen since the last
+  densification only and requires E_k > 0.
+- Clone opacity as upstream (``clone_opacity="logit"``): the revised-opacity formula is
+  applied to the clone's *logit*, v' = 1 - sqrt(max(1 - v, 1e-6)), the parent keeps its own
+  (spec, "Things easy to get wrong": this raises alpha below 0.5 and caps it near 0.73).
+  ``"revised"`` applies alpha' = 1 - sqrt(1 - alpha) to the activated opacity of parent and
+  clone (Rota Bulo et al.'s intent), ``"copy"`` copies as 3DGS. The clone copies the parent's
+  importance logit as a trainable parameter (skViewer crashes there on an undefined
+  ``train_sk``); split children restart at logit 10, as upstream.
 - Tagging (README only, no code): the "implementable reading" of the spec — births recorded
   per Gaussian (initial points at 0, clones and split children at the current iteration),
   only the opacity and importance criteria honour the window; the big-point rule does not.
@@ -55,19 +60,24 @@ Deliberate choices where upstream is broken or silent
   (the in-loop sigmoid(u) < 0.01 criterion). As upstream, it can only fire before 15k, while
   the sparsity weight is still 0, so the ``tag_gradprune`` variant keeps every Gaussian the
   sparsity phase silenced; the ``decomp_*`` variants cut them after training.
-- The in-loop opacity prune threshold (0.01) equals the opacity reset value (0.01). Computed as
-  sigmoid(v) < 0.01 in float32, a Gaussian left exactly at the reset cap reads 0.0099999988 and
-  is deleted, so every Gaussian without an opacity gradient in the 100 iterations after a reset
-  (culled, unseen) dies. We compare logits, v < logit(0.01): a Gaussian must fall below the
-  reset level to be pruned, which is what the rule means.
-- Saved model: upstream's PLY drops s_k and its evaluation reloads it at logit 10, i.e.
-  measures a different model. At the end of training we bake the importance into the stored
-  opacity exactly (logit(sigmoid(v) * sigmoid(u)), computed in float64) and remove the extra
-  parameter, so ``point_cloud.ply`` is a standard 3DGS model that renders the alpha_eff image;
-  the importance of every saved Gaussian (row-aligned with the PLY) is written as the artifact
-  ``importance.npy``, so any stricter Decomp threshold can be applied offline to that PLY
-  (``edim_summary.json`` adds the clone/split/prune counts and importance quantiles).
-  Snapshots taken mid-training must go through :func:`baked_model` to render alpha_eff.
+- The in-loop opacity prune test is upstream's sigmoid(v) < 0.01 (``densify_and_prune``). It
+  equals the opacity reset value: sigmoid(logit(0.01)) is 0.0099999988 in float32, so every
+  Gaussian left at the reset cap (no opacity gradient in the 100 iterations after a reset:
+  culled or unseen) is deleted, as upstream. ``prune_on_logit=True`` compares logits,
+  v < logit(0.01), so a Gaussian must fall below the reset level to be pruned.
+- Evaluation as upstream: its saved PLY drops s_k and its ``render.py`` reloads the model at
+  importance logit 10, so the evaluated opacity is alpha * sigmoid(10), not alpha_eff. At the
+  end of training we bake exactly that (``bake_importance=False``): the Decomp cut uses the
+  learned importance, the stored opacity does not. ``bake_importance=True`` bakes the learned
+  importance, logit(sigmoid(v) * sigmoid(u)) in float64, so ``point_cloud.ply`` renders the
+  alpha_eff image the model trained with ("importance-modulated rendering" of the README).
+  Either way the extra parameter is removed, ``point_cloud.ply`` is a standard 3DGS model, and
+  the learned importance of every saved Gaussian (row-aligned with the PLY) is written as the
+  artifact ``importance.npy`` (``edim_summary.json`` adds the clone/split/prune counts and
+  importance quantiles). Snapshots taken mid-training must go through :func:`baked_model` to
+  render alpha_eff.
+- Densification and opacity reset run before the optimizer step of their iteration, as
+  upstream (the baseline's ``refine_before_step``).
 
 Variants (registry): ``tag_gradprune`` (README "Tag + GradPrune": everything above, no final
 cut), ``decomp_0.1`` / ``decomp_0.3`` (README "+ Decomp 0.1 / 0.3"; default ``decomp_0.1``).
@@ -76,9 +86,7 @@ The Decomp variants differ from ``tag_gradprune`` only after the last iteration.
 with the 3DGS world-size prune rule (``world_size_limit=None``) off. On fern (LLFF, small
 camera extent, 10k SfM points) the 2 % growth cap leaves most Gaussians large at 3k, that rule
 then deletes them and the model collapses (``benchmarks/results/acceptance_gpu_session2.md``);
-these variants measure how much of EDIM's result that one rule decides. Measured on an H100
-(``acceptance_gpu_session7.md``): fern 27.44 dB at 0.25x the baseline's size instead of a
-15.70 dB collapse; beer_can +0.36 dB instead of -1.86 dB.
+these variants measure how much of EDIM's result that one rule decides.
 - Every schedule number is given for the 30k recipe and scaled with ``ctx.at`` (tag window
   included).
 """
@@ -114,7 +122,9 @@ class EDIMConfig(DensifyConfig):
     prune_opacity: float = 0.01
     top_frac: float = 0.2  # fraction of (seen) Gaussians whose error makes them candidates
     max_growth_frac: float = 0.02  # cap per clone and per split, of the current count
-    revised_opacity: bool = True
+    clone_opacity: str = "logit"  # "logit" (upstream) | "revised" | "copy"; see the docstring
+    prune_on_logit: bool = False  # True: v < logit(prune_opacity) instead of upstream's sigmoid test
+    bake_importance: bool = False  # True: bake the learned importance into the saved opacity
     # importance s = sigmoid(u)
     importance_init_logit: float = 10.0
     importance_lr: float = 0.025
@@ -127,7 +137,7 @@ class EDIMConfig(DensifyConfig):
     tag_window: int = 300
     # Decomp: delete sigmoid(u) < tau after the last iteration (None = keep all)
     final_prune_threshold: float | None = None
-    threshold_over_seen_only: bool = True
+    threshold_over_seen_only: bool = False  # True: threshold over seen Gaussians, E_k > 0 required
 
 
 class EDIMStrategy(BaselineStrategy):
@@ -136,6 +146,8 @@ class EDIMStrategy(BaselineStrategy):
     def __init__(self, **params: Any) -> None:
         super().__init__()
         self.cfg = EDIMConfig(**params)
+        if self.cfg.clone_opacity not in ("logit", "revised", "copy"):
+            raise ValueError(f"edim: clone_opacity must be 'logit', 'revised' or 'copy', got {self.cfg.clone_opacity!r}")
         self.lr_overrides = {IMPORTANCE: self.cfg.importance_lr}
         self._ek: torch.Tensor | None = None
         self._opacities: torch.Tensor | None = None
@@ -216,9 +228,12 @@ class EDIMStrategy(BaselineStrategy):
         return (aux.image[..., 0] * err).sum()
 
     # ------------------------------------------------------------------ statistics
-    def after_backward(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
+    def accumulate(self, ctx: TrainContext, out: RenderOutput) -> None:
         if self._ek is not None and self._ek.grad is not None:
             self.accumulate_error(self._ek.grad[:, 0], out.radii > 0)
+
+    def after_backward(self, ctx: TrainContext, step: int, out: RenderOutput) -> None:
+        super().after_backward(ctx, step, out)  # accumulate, then refine/reset before the step
         self._ek = None
         self._opacities = None
 
@@ -232,7 +247,8 @@ class EDIMStrategy(BaselineStrategy):
 
     # ------------------------------------------------------------------ refinement
     def error_threshold(self) -> torch.Tensor:
-        """tau_E = k-th smallest E_k, k = floor((1 - top_frac) M), over the M seen Gaussians."""
+        """tau_E = k-th smallest E_k, k = floor((1 - top_frac) M), over all M = N Gaussians
+        (upstream) or the M seen since the last densification (``threshold_over_seen_only``)."""
         err = self.state["err_max"]
         if self.cfg.threshold_over_seen_only:
             err = err[self.state["err_count"] > 0]
@@ -261,21 +277,24 @@ class EDIMStrategy(BaselineStrategy):
         """Error-driven clone and split (spec [2]); new Gaussians are tagged with ``step``."""
         model, cfg, st = ctx.model, self.cfg, self.state
         err = st["err_max"].clone()
-        cand = (err >= self.error_threshold()) & (err > 0)
+        cand = err >= self.error_threshold()
         if cfg.threshold_over_seen_only:
-            cand &= st["err_count"] > 0
+            cand &= (err > 0) & (st["err_count"] > 0)
         big = model.scales.detach().max(dim=1).values > cfg.percent_dense * ctx.scene_extent
         n0 = model.num_gaussians
 
         clone = self.top_by(err, cand & ~big, int(math.floor(cfg.max_growth_frac * n0)))
         n_clone = int(clone.sum())
         if n_clone:
-            if cfg.revised_opacity:
-                v = model.params["opacities"]
+            v = model.params["opacities"]
+            if cfg.clone_opacity == "revised":  # parent and clone, on alpha
                 alpha = torch.sigmoid(v.detach()[clone].double())
                 v.data[clone] = torch.logit(1.0 - torch.sqrt(1.0 - alpha)).to(v.dtype)
             ops.duplicate(model, ctx.optimizer, clone, st)
             st["born"][n0:] = step
+            if cfg.clone_opacity == "logit":  # upstream: the clone only, on the logit
+                v = model.params["opacities"]
+                v.data[n0:] = 1.0 - torch.sqrt(torch.clamp(1.0 - v.detach()[n0:], min=1e-6))
 
         n1 = model.num_gaussians
         split = torch.zeros(n1, dtype=torch.bool, device=model.device)
@@ -301,10 +320,11 @@ class EDIMStrategy(BaselineStrategy):
 
     def prune_mask(self, ctx: TrainContext, step: int) -> torch.Tensor:
         model, cfg = ctx.model, self.cfg
-        # raw alpha, not alpha_eff. Compared on the logit: the opacity reset caps the logit at
-        # logit(0.01), and sigmoid of that is 0.0099999988 in float32, so the plain test would
-        # delete every Gaussian that got no opacity gradient since the reset (see the docstring).
-        weak = model.params["opacities"].detach() < torch.logit(torch.tensor(cfg.prune_opacity)).item()
+        # raw alpha, not alpha_eff; upstream's float32 sigmoid test unless prune_on_logit
+        if cfg.prune_on_logit:
+            weak = model.params["opacities"].detach() < torch.logit(torch.tensor(cfg.prune_opacity)).item()
+        else:
+            weak = model.opacities.detach() < cfg.prune_opacity
         s = self.importance(model)
         if s is not None:
             weak |= s.detach() < cfg.prune_importance
@@ -334,11 +354,14 @@ class EDIMStrategy(BaselineStrategy):
                                    f"below the threshold; nothing would be left")
             ops.remove(model, ctx.optimizer, cut, self.state)
         importance = self.importance(model).detach().float().cpu().numpy()
+        if not self.cfg.bake_importance:  # upstream's evaluation: the PLY reloaded at logit 10
+            model.params[IMPORTANCE].data.fill_(self.cfg.importance_init_logit)
         bake_importance(model, ctx.optimizer)
         ctx.log.setdefault("artifacts", {})["importance.npy"] = importance
         summary = {
             **self.state["summary"],
             "decomp_threshold": tau,
+            "importance_baked": self.cfg.bake_importance,
             "num_before_decomp": n_before,
             "num_after_decomp": model.num_gaussians,
             "importance_quantiles": {str(q): float(np.quantile(importance, q)) for q in (0.01, 0.1, 0.5, 0.9)},

@@ -33,14 +33,19 @@ Budget: ``budget`` (absolute) wins; else ``paper_budget_scale`` x ``paper_budget
 per-scene budgets of the paper's test.py, set by the registry's presets); else
 ``budget_fraction`` x ``baseline_count`` (the pipeline passes the baseline's final count).
 
+As upstream ``train.py``: every event (prunes, splits, resets, the lr changes, the final cut)
+runs between the backward pass and the optimizer step of its iteration; a prune or split
+re-creates the parameters, so that iteration's gradient (and any accumulated one) is dropped
+and Adam skips it. Upstream's speed trick is the default (``sparse_steps``): for
+20000 < t <= 24000 the optimizer steps only when t % 5 == 0, after 24000 when t % 20 == 0,
+never at the last iteration, on the gradients summed since the last step (about 1.1k steps
+after 20k instead of 10k). The window bounds scale with the run (``ctx.at``); 5 and 20 are
+numbers of views per summed step and do not. ``sparse_steps=False`` (variant ``dense_steps``)
+steps every iteration, as the paper's description of the optimisation implies. The summed
+gradients are not checkpointed: a run resumed between two steps starts a new sum.
+
 Deliberate differences from the upstream code (XiaoBin2001/GNS train.py, gaussian_model.py):
 
-- No multi-view gradient accumulation after 20k (upstream steps the optimisers only every
-  5th iteration for 20000 < t <= 24000 and every 20th after): the Trainer owns the optimizer
-  step. This trades upstream's speed trick for plain per-view steps (slower, same recipe
-  otherwise); time numbers are therefore not upstream's.
-- Stage-2 pruning (death, final cut) runs after the optimizer step of its iteration, not
-  before it; the x4 lr takes effect from 15001 instead of 15000. One step of difference.
 - The edge score is computed only at refinement steps that actually split (n_add > 0);
   upstream renders the 10 views at every refinement step and discards the result when the
   budget is full. The camera cycle therefore advances only on splitting steps.
@@ -123,10 +128,17 @@ class GNSConfig:
     position_lr_final: float = 2e-6
     opacity_lr: float = 0.025
     shN_lr: float = 2.5e-4
+    # upstream's optimizer steps after sparse_from: every sparse_every[0]-th iteration up to
+    # sparse_switch, every sparse_every[1]-th after, on summed gradients (False: every iteration)
+    sparse_steps: bool = True
+    sparse_from: int = 20_000
+    sparse_switch: int = 24_000
+    sparse_every: tuple[int, int] = (5, 20)
 
     def __post_init__(self) -> None:
         self.quantile_prune_at = tuple(self.quantile_prune_at)
         self.all_cams_at = tuple(self.all_cams_at)
+        self.sparse_every = tuple(self.sparse_every)
 
     def final_budget(self) -> int:
         """B from the budget parameters, with a clear error when it cannot be determined."""
@@ -245,6 +257,7 @@ class GNSStrategy(Strategy):
         self._views: list[tuple] | None = None  # (camera, edge map) per training view, on the device
         self._gen: torch.Generator | None = None
         self._events_for: int | None = None
+        self._summed: dict[str, torch.Tensor] = {}  # gradients summed since the last optimizer step
 
     # ------------------------------------------------------------------ schedule
     def _build_events(self, ctx: TrainContext) -> None:
@@ -319,13 +332,49 @@ class GNSStrategy(Strategy):
             st["count"] += vis.float()
             if "gradient" not in ctx.log.setdefault("gns", {}):
                 ctx.log["gns"]["gradient"] = "absgrad" if is_abs else "grad (backend returns no absgrad)"
+        self.events(ctx, step)
+        self.gate_optimizer_step(ctx, step)
+
+    def steps_optimizer(self, ctx: TrainContext, step: int) -> bool:
+        """Whether the optimizer steps at ``step`` (upstream train.py's schedule when
+        ``sparse_steps``, else every iteration)."""
+        c = self.cfg
+        if not c.sparse_steps or step <= ctx.at(c.sparse_from):
+            return True
+        if step >= ctx.iterations:
+            return False
+        every = c.sparse_every[0] if step <= ctx.at(c.sparse_switch) else c.sparse_every[1]
+        return step % every == 0
+
+    def gate_optimizer_step(self, ctx: TrainContext, step: int) -> None:
+        """Sum the gradients over the iterations without an optimizer step: between steps they
+        are kept here and removed from the parameters, so Adam skips those iterations."""
+        take = self.steps_optimizer(ctx, step)
+        for name, p in ctx.model.params.items():
+            if p.grad is None:
+                continue
+            prev = self._summed.pop(name, None)
+            if prev is not None and prev.shape == p.grad.shape:
+                p.grad += prev
+            if not take:
+                self._summed[name] = p.grad
+                p.grad = None
+
+    def _drop_grads(self, ctx: TrainContext) -> None:
+        """What upstream's re-created parameters imply: no gradient for this iteration's step,
+        and the summed ones are lost."""
+        self._summed.clear()
+        for p in ctx.model.params.values():
+            p.grad = None
 
     def average_grads(self) -> torch.Tensor:
         g = self.state["grad_accum"] / self.state["count"]
         return torch.nan_to_num(g, nan=0.0, posinf=0.0)
 
     # ------------------------------------------------------------------ hooks
-    def after_step(self, ctx: TrainContext, step: int, out: RenderOutput | None) -> None:
+    @torch.no_grad()
+    def events(self, ctx: TrainContext, step: int) -> None:
+        """Everything scheduled at ``step``, before its optimizer step (as upstream)."""
         if self._events_for != ctx.iterations:
             self._build_events(ctx)
         c, st, model = self.cfg, self.state, ctx.model
@@ -335,6 +384,7 @@ class GNSStrategy(Strategy):
             self.refine(ctx, self._refine[step][-1])
         if step in self._resets:
             ops.reset_opacity(model, ctx.optimizer, c.reset_value)
+            self._summed.pop("opacities", None)
         if step in self._quantile:
             alpha = model.opacities.detach()
             q = torch.quantile(alpha.float(), c.quantile_prune_fraction) if alpha.numel() <= 16_000_000 \
@@ -397,6 +447,7 @@ class GNSStrategy(Strategy):
     def _prune(self, ctx: TrainContext, mask: torch.Tensor, reset: bool) -> None:
         if bool(mask.any()):
             ops.remove(ctx.model, ctx.optimizer, mask, self.state)
+        self._drop_grads(ctx)  # upstream re-creates the parameters even when nothing goes
         if reset:
             self._reset_stats(ctx)
 
@@ -449,9 +500,7 @@ class GNSStrategy(Strategy):
                 ops.long_axis_split(model, ctx.optimizer, idx, self.state, c.split_distance, c.opacity_reduction)
                 self._reset_stats(ctx)  # upstream: densification_postfix zeroes the statistics
         if ref_step < c.prune_until:
-            mask = model.opacities.detach() < c.prune_opacity
-            if bool(mask.any()):
-                ops.remove(model, ctx.optimizer, mask, self.state)
+            self._prune(ctx, model.opacities.detach() < c.prune_opacity, reset=False)
 
     def final_cut(self, ctx: TrainContext, step: int) -> None:
         """Keep exactly B Gaussians, drawn without replacement with probability ~ alpha."""
@@ -465,6 +514,7 @@ class GNSStrategy(Strategy):
         elif n < self.B:
             ctx.log.setdefault("gns", {})["warning"] = (
                 f"only {n} Gaussians left at the final cut (iteration {step}), fewer than the budget {self.B}")
+        self._drop_grads(ctx)
         st["phase"] = 2
         st["cut_step"] = step
         st["trace"].append({"step": step, "event": "cut", "n_before": n, "n": model.num_gaussians})

@@ -5,9 +5,10 @@ The Trainer calls the hooks in this order every iteration ``step`` (1-based, as 
     out = render(..., opacities=strategy.render_opacities(ctx))
     loss = photometric + strategy.loss(ctx, step, out, gt)
     loss.backward()
-    strategy.after_backward(ctx, step, out)      # read gradients, accumulate statistics
+    strategy.after_backward(ctx, step, out)      # read gradients, accumulate statistics; refine
+                                                 # here to act before the step, as upstream 3DGS
     optimizer.step(); optimizer.zero_grad()
-    strategy.after_step(ctx, step, out)          # refine: clone/split/prune/reset
+    strategy.after_step(ctx, step, out)          # changes that follow the step
 
 ``initialize(ctx)`` runs once before the first step (also after a resume, with the restored
 state), ``finalize(ctx)`` once after the last (e.g. a final cut to a budget). A strategy keeps

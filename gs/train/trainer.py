@@ -337,13 +337,13 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
             loss.backward()
-            strategy.after_backward(ctx, step, out)
             if step in cfg.save_iterations and self.out_dir is not None:
                 # Upstream saves iteration i's snapshot here: after its backward pass, before its
                 # optimizer step and its densification. Saved after a refinement step instead,
                 # the "7k" model would hold that step's unoptimised clones (drawn twice) and
                 # split children.
                 ctx.model.save_ply(self.out_dir / f"point_cloud_{step}.ply")
+            strategy.after_backward(ctx, step, out)
             ctx.optimizer.step()
             ctx.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
