@@ -171,8 +171,9 @@ def _pick_evenly(names: list[str], n: int) -> list[str]:
 
 def select_variants(method: str, spec: Any, choice: Any) -> list[str]:
     """Variants named by the config: a list, ``all``, ``default``, or a number N (N rate points
-    spread evenly over the method's sweep, in registry order)."""
-    names = list(spec.variants)
+    spread evenly over the method's sweep, in registry order). ``all`` and N take the rate points
+    only, not the spec's ``diagnostics``; a list may name any variant."""
+    names = [v for v in spec.variants if v not in getattr(spec, "diagnostics", ())]  # the RD sweep
     if choice is None or choice == "default":
         out = [spec.default_variant]
     elif choice == "all":
@@ -185,7 +186,8 @@ def select_variants(method: str, spec: Any, choice: Any) -> list[str]:
         out = list(choice)
     unknown = [v for v in out if v not in spec.variants]
     if unknown:
-        raise ConfigError(f"methods.{method}.variants: unknown variant(s) {unknown} (registered: {names})")
+        raise ConfigError(f"methods.{method}.variants: unknown variant(s) {unknown} "
+                          f"(registered: {list(spec.variants)})")
     return out
 
 

@@ -16,6 +16,10 @@ def _csv(tmp_path):
          "num_gaussians": 470000, "size_bytes": 117e6, "train_seconds": 40.0, "solo_timings": True,
          "delta_psnr_ref": None, "size_ratio_ref": None, "flag": None, "device": "H200", "iterations": 7000,
          "git_commit": "abc"},
+        {"dataset": "local", "scene": "fern", "method": "gns", "variant": "15pct", "psnr": 26.5, "ssim": 0.88,
+         "num_gaussians": 70000, "size_bytes": 17e6, "train_seconds": 20.0, "solo_timings": False,
+         "delta_psnr_ref": 0.4, "size_ratio_ref": 6.9, "flag": None, "device": "H200", "iterations": 7000,
+         "git_commit": "abc"},
         {"dataset": "local", "scene": "fern", "method": "hgsc@3dgs", "variant": "p0_b10@default", "psnr": 25.8,
          "ssim": 0.86, "num_gaussians": 470000, "size_bytes": 20e6, "train_seconds": 40.0, "solo_timings": False,
          "delta_psnr_ref": -0.3, "size_ratio_ref": 5.85, "flag": None, "device": "H200", "iterations": 7000,
@@ -38,8 +42,9 @@ def test_section_is_written_between_the_markers_from_the_csv(tmp_path):
     text = readme.read_text()
     assert "old numbers" not in text and text.startswith("# Tool") and text.endswith("## After\n")
     assert "| 3dgs default | 26.10 | 0.8700 | 470,000 | 117.00 |" in text
-    assert "| hgsc p0_b10 over 3dgs default | 25.80 |" in text and "| -0.30 | 5.8 | 40† |" in text
-    assert "⚠ -11.5 dB vs 3dgs" in text
+    assert "| hgsc p0_b10 over 3dgs default | 25.80 |" in text and "| -0.30 | 5.8 | – | – |" in text
+    assert "| 3dgs default | 26.10 | 0.8700 | 470,000 | 117.00 | – | – | 40 | – |" in text
+    assert "⚠ -11.5 dB vs 3dgs" in text and "| 20† | – |" in text
     assert not update_readme(readme, results_section(csv, "On one GPU", "Made with snakemake."))  # idempotent
     body, title, note, src = current_section(readme)
     assert (title, note, src) == ("On one GPU", "Made with snakemake.", csv.as_posix())

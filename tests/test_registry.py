@@ -182,3 +182,16 @@ def test_cli_checks_set_values_before_loading_anything(tmp_path, capsys):
     assert main(["compress", "m.ply", str(out), "--codec", "hgsc", "--set", "lod_bits=99"]) == 2
     assert "lod_bits=99 out of range (expects int in [1, 16])" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_diagnostic_variants_are_not_rate_points():
+    """`variants: all` and `default_variants: N` draw the RD curve from rate points only; a
+    fidelity switch (e.g. ARGP's true_freeze) runs only when named."""
+    from gs import pipeline
+    from gs.methods.registry import get_method
+
+    spec = get_method("argp")
+    assert "true_freeze" in spec.diagnostics
+    assert "true_freeze" not in pipeline.select_variants("argp", spec, "all")
+    assert "true_freeze" not in pipeline.select_variants("argp", spec, 5)
+    assert pipeline.select_variants("argp", spec, ["true_freeze"]) == ["true_freeze"]

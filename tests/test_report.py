@@ -314,3 +314,18 @@ def test_timings_from_a_shared_gpu_are_marked(tmp_path):
     lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| 3dgs") or ln.startswith("| gns")}
     assert "1.0†" in lines["gns 15pct"] and "†" not in lines["3dgs"]
     assert "not solo figures" in md
+
+
+def test_flags_survive_a_csv_round_trip(tmp_path):
+    """The dataset tables read results.csv back: empty flags (NaN there) flag nothing."""
+    res = tmp_path / "res"
+    paths = [
+        _metrics_json(res / "a", "llff", "fern", "3dgs", "default", 26.0, 0.8, None, 100, 400),
+        _metrics_json(res / "b", "llff", "fern", "gns", "15pct", 26.5, 0.8, None, 20, 60),
+        _metrics_json(res / "c", "llff", "fern", "edim", "default", 14.6, 0.4, None, 5, 2),
+    ]
+    csv = tmp_path / "results.csv"
+    collect_results(paths).to_csv(csv, index=False)
+    md = markdown_table(pd.read_csv(csv), "llff")
+    assert "| gns 15pct |" in md and "| 3dgs |" in md and "| ⚠ edim |" in md
+    assert "nan" not in md

@@ -290,4 +290,5 @@ SPEC = MethodSpec(
         "true_freeze": {"freeze_gradients": True},
     },
     default_variant="default",
+    diagnostics=('true_freeze',),
 )

@@ -171,4 +171,7 @@ DENSIFY_PARAMS = param_schema(
 SPEC = MethodSpec(
     id="3dgs", kind="train", title="3D Gaussian Splatting", spec="methods/baseline-3dgs.md",
     strategy=BaselineStrategy, params=DENSIFY_PARAMS, order=0,
+    # upstream train.py refines between backward and the optimizer step; this variant after it
+    variants={"default": {}, "refine_after_step": {"refine_before_step": False}},
+    diagnostics=('refine_after_step',),
 )

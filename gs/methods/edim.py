@@ -413,7 +413,7 @@ SPEC = MethodSpec(
         DENSIFY_PARAMS, EDIMConfig,
         top_frac=(0, 1), max_growth_frac=(0, 1), importance_lr=(0, 1), prune_importance=(0, 1),
         sparsity_weight=(0, None), sparsity_from=(0, None), sparsity_full_at=(0, None), tag_window=(0, None),
-        final_prune_threshold=(0, 1),
+        final_prune_threshold=(0, 1), clone_opacity=["logit", "revised", "copy"],
     ),
     # README rows: "Tag + GradPrune" and "+ Decomp 0.1 / 0.3" (post-training importance cut)
     variants={
@@ -423,6 +423,14 @@ SPEC = MethodSpec(
         # diagnostic, not upstream: the 3DGS world-size prune rule off (EDIMStrategy docstring)
         "no_ws_prune": {"world_size_limit": None},
         "no_ws_prune_decomp_0.1": {"world_size_limit": None, "final_prune_threshold": 0.1},
+        # the paper's formulas where upstream's code differs (clone opacity, prune test,
+        # threshold over seen Gaussians, importance baked into the saved opacity)
+        "decomp_0.1_paper": {"final_prune_threshold": 0.1, "clone_opacity": "revised", "prune_on_logit": True,
+                             "threshold_over_seen_only": True, "bake_importance": True},
     },
     default_variant="decomp_0.1",
+    failure_note=("the 3DGS world-size prune rule deletes the large Gaussians that EDIM's capped "
+                  "densification has not split yet; on small forward-facing scenes (LLFF fern) the "
+                  "model collapses. The diagnostic variant no_ws_prune keeps them."),
+    diagnostics=('no_ws_prune', 'no_ws_prune_decomp_0.1', 'decomp_0.1_paper'),
 )

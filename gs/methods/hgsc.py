@@ -575,4 +575,6 @@ SPEC = MethodSpec(
         "p85_b5": {"prune_percent": 85.0, "lod_bits": 5, "lod_bits_uv": 3},
     },
     default_variant="default",
+    failure_note=("the paper's big-scene setting removes the 66 % least significant Gaussians; "
+                  "forward-facing scenes (LLFF fern) need most of them. p0_b10 (no pruning) keeps them."),
 )

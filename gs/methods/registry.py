@@ -70,12 +70,20 @@ class MethodSpec:
     deviations_file: str | Path | None = None
     #: paper-reported numbers; None = ``gs/methods/paper_results/<id>.yaml`` if present
     paper_results: str | Path | None = None
+    #: variants that are not rate points of the RD curve (fidelity and diagnostic switches): run
+    #: only when named, never by ``variants: all`` or ``default_variants: N``
+    diagnostics: tuple[str, ...] = ()
+    #: when and why the method is known to fail (shown beside runs the tables flag as failed)
+    failure_note: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("train", "codec"):
             raise ValueError(f"method '{self.id}': kind must be 'train' or 'codec', got {self.kind!r}")
         if self.default_variant not in self.variants:
             raise ValueError(f"method '{self.id}': default variant '{self.default_variant}' is not a variant")
+        if set(self.diagnostics) - set(self.variants):
+            raise ValueError(f"method '{self.id}': diagnostics {sorted(set(self.diagnostics) - set(self.variants))} "
+                             f"are not variants")
         if self.params:  # the spec's own values must fit its schema
             for where, values in [("defaults", self.defaults), *(
                     (f"presets.{k}", v) for k, v in self.presets.items()), *(

@@ -59,17 +59,19 @@ def results_section(csv: str | Path, title: str, note: str | None = None) -> str
     for (dataset, scene), rows in df.groupby(["dataset", "scene"], sort=True):
         rows = rows.assign(_o=rows["method"].map(order)).sort_values(["_o", "variant"])
         lines += [f"**{dataset}/{scene}**", "",
-                  "| run | PSNR | SSIM | #Gaussians | MB | ΔPSNR vs input | × smaller | train s | flag |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| run | PSNR | SSIM | #Gaussians | MB | ΔPSNR vs input | × smaller | train s | enc / dec s | flag |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for _, r in rows.iterrows():
-            train = _num(r.get("train_seconds"), ".0f")
-            if r.get("solo_timings") is False or str(r.get("solo_timings")) == "False":
+            train = "–" if "@" in str(r["method"]) else _num(r.get("train_seconds"), ".0f")  # a codec trains nothing
+            codec = "–" if pd.isna(r.get("encode_seconds")) else (
+                f"{_num(r.get('encode_seconds'), '.2f')} / {_num(r.get('decode_seconds'), '.2f')}")
+            if train != "–" and (r.get("solo_timings") is False or str(r.get("solo_timings")) == "False"):
                 train += "†"
             flag = r.get("flag")
             lines.append("| " + " | ".join([
                 _label(r), _num(r["psnr"], ".2f"), _num(r["ssim"], ".4f"), _num(r["num_gaussians"], ",.0f"),
                 _num(r["size_bytes"] / 1e6 if pd.notna(r["size_bytes"]) else None, ".2f"),
-                _num(r.get("delta_psnr_ref"), "+.2f"), _num(r.get("size_ratio_ref"), ".1f"), train,
+                _num(r.get("delta_psnr_ref"), "+.2f"), _num(r.get("size_ratio_ref"), ".1f"), train, codec,
                 "⚠ " + str(flag) if isinstance(flag, str) and flag else ""]) + " |")
         lines.append("")
     lines.append("LPIPS is recorded as null with its reason where the VGG weights are not installed. "

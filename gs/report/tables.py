@@ -42,7 +42,7 @@ DATASET_TITLES = {
     "blender": "NeRF-Synthetic",
 }
 #: per-row comparisons with the run a row is compared with (see add_reference_columns)
-REFERENCE_COLUMNS = ["delta_psnr_ref", "size_ratio_ref", "ref_iterations"]
+REFERENCE_COLUMNS = ["delta_psnr_ref", "size_ratio_ref", "iterations", "ref_iterations"]
 METRIC_COLUMNS = ["psnr", "ssim", "lpips", "size_bytes", "size_mb", "num_gaussians", "train_seconds",
                   "encode_seconds", "decode_seconds", "fps", "peak_gpu_memory_bytes"]
 # column -> True when higher is better; the columns a table ranks (best bold, second underlined)
@@ -237,9 +237,12 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     if "train_seconds_std" in out:
         out["train_minutes_std"] = out["train_seconds_std"] / 60.0
     out["submethod"] = [submethod_label(m, v) for m, v in zip(out["method"], out["variant"])]
-    texts = {"flag": lambda s: "; ".join(f"{sc}: {t}" for sc, t in s if t),
-             "ref_method": lambda s: next((t for _, t in s if t), None),
-             "ref_variant": lambda s: next((t for _, t in s if t), None)}
+    def text(t: Any) -> bool:  # a CSV read back gives NaN for an empty cell
+        return isinstance(t, str) and bool(t)
+
+    texts = {"flag": lambda s: "; ".join(f"{sc}: {t}" for sc, t in s if text(t)),
+             "ref_method": lambda s: next((t for _, t in s if text(t)), None),
+             "ref_variant": lambda s: next((t for _, t in s if text(t)), None)}
     for col, join in texts.items():
         if col in d:
             grouped = {k: join(list(zip(g["scene"], g[col]))) for k, g in d.groupby(keys, sort=False)}
