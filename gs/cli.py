@@ -2,7 +2,7 @@
 
     python -m gs generate data/demo                       # procedural test scene (COLMAP layout)
     python -m gs train data/demo runs/demo/3dgs --iterations 3000
-    python -m gs train ../shared/data/fern runs/fern/gns --method gns --variant 15pct --images images_4 \
+    python -m gs train path/to/fern runs/fern/gns --method gns --variant 15pct --images images_4 \
         --set baseline_count=474736
     python -m gs evaluate runs/demo/3dgs/point_cloud.ply data/demo runs/demo/3dgs
     python -m gs compress runs/demo/3dgs/point_cloud.ply runs/demo/hgsc --codec hgsc --scene data/demo

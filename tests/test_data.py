@@ -16,9 +16,12 @@ from gs.data import Scene, SceneError, camera_extent, load_scene
 from gs.data import colmap
 from gs.data.colmap import ColmapCamera, ColmapImage, ColmapPoints
 
-SHARED = Path("/work/shared/data")
-FERN = SHARED / "fern"
-BEER = SHARED / "beer_can"
+import os
+
+# real scenes (LLFF fern, beer_can) for the optional real-data tests: a folder given by the environment
+REAL_SCENES = Path(os.environ.get("GS_BENCH_REAL_SCENES", "/nonexistent"))
+FERN = REAL_SCENES / "fern"
+BEER = REAL_SCENES / "beer_can"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -503,7 +506,7 @@ def test_ngp_bad_json(tmp_path):
 # ----------------------------------------------------------------------------- shared scenes
 
 
-@pytest.mark.skipif(not FERN.is_dir(), reason="fern not available")
+@pytest.mark.skipif(not FERN.is_dir(), reason="GS_BENCH_REAL_SCENES has no fern")
 def test_fern():
     m = colmap.read_model(colmap.find_sparse_dir(FERN))
     assert len(m.cameras) == 1 and m.cameras[1].model == "PINHOLE"
@@ -524,7 +527,7 @@ def test_fern():
     assert inside.float().mean() > 0.8
 
 
-@pytest.mark.skipif(not BEER.is_dir(), reason="beer_can not available")
+@pytest.mark.skipif(not BEER.is_dir(), reason="GS_BENCH_REAL_SCENES has no beer_can")
 def test_beer_can():
     s = load_scene(BEER, images="images_4")
     assert (s.train_cameras[0].width, s.train_cameras[0].height) == (180, 320)
@@ -535,7 +538,7 @@ def test_beer_can():
     assert c.fx == pytest.approx(1160.6179932 / 2, rel=1e-6)
 
 
-@pytest.mark.skipif(not BEER.is_dir(), reason="beer_can not available")
+@pytest.mark.skipif(not BEER.is_dir(), reason="GS_BENCH_REAL_SCENES has no beer_can")
 def test_reader_agrees_with_pycolmap():
     pycolmap = pytest.importorskip("pycolmap")
     m = colmap.read_model(BEER / "sparse" / "0", with_tracks=True)
