@@ -24,6 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from gs.report.compare import add_reference_columns, collapse_reason, solo_timings
+
 MB = 1_000_000
 SURVEY_HEADER = ["Submethod", "PSNR", "SSIM", "LPIPS", "Size [Bytes]", "#Gaussians"]
 # Our dataset ids -> the folder / file names of the 3DGS.zip survey.
@@ -105,86 +107,14 @@ def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
         "lpips_net": data.get("protocol", {}).get("lpips_net"),
         "backend": data.get("backend"), "device": (data.get("device") or {}).get("name"),
         "iterations": extra.get("iterations"),
-        "solo_timings": _solo_timings(data),
-        "collapse": _collapse_reason(extra.get("collapse")),
+        "solo_timings": solo_timings(data),
+        "collapse": collapse_reason(extra.get("collapse")),
         "git_commit": data.get("git_commit"), "schema_version": data.get("schema_version"),
         "path": str(path),
     }
     if row["size_mb"] is None and row["size_bytes"] is not None:
         row["size_mb"] = row["size_bytes"] / MB
     return row
-
-
-def _solo_timings(data: dict[str, Any]) -> bool | None:
-    """True when every job behind this row's timings had its GPU alone (training and
-    evaluation), False when one of them shared it, None when unknown (CPU rows are solo)."""
-    device = data.get("device") or {}
-    if device.get("type") not in (None, "cuda"):
-        return True
-    flags = [(device.get("gpu_sharing") or {}).get("exclusive"),
-             ((data.get("extra") or {}).get("train_gpu_sharing") or {}).get("exclusive")]
-    if any(f is False for f in flags):
-        return False
-    return True if all(f is True for f in flags) else None
-
-
-def _collapse_reason(flag: Any) -> str | None:
-    """The trainer's collapse flag (train_stats ``collapse``) as one line, or None."""
-    if not flag:
-        return None
-    if isinstance(flag, dict):
-        return str(flag.get("reason") or flag)
-    return str(flag)
-
-
-def reference_of(method: str, variant: str) -> tuple[str, str] | None:
-    """The run a row is compared with: a codec over a model (``hgsc@gns``, ``p0_b10@15pct``)
-    with the model it compresses (``gns``, ``15pct``); any other method with the baseline
-    ``3dgs``/``default`` of the same scene and seed; the baseline itself with nothing."""
-    if "@" in method:
-        base_method = method.split("@", 1)[1]
-        base_variant = variant.split("@", 1)[1] if "@" in variant else "default"
-        return base_method, base_variant
-    if method == "3dgs":
-        return None
-    return "3dgs", "default"
-
-
-#: a run this far (dB) below the run it is compared with is flagged as failed, not ranked quietly
-COLLAPSE_DB = 3.0
-
-
-def add_reference_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Per row: ``ref_method``/``ref_variant`` (see :func:`reference_of`), ``ref_psnr``,
-    ``delta_psnr_ref`` (this PSNR minus the reference's, same scene and seed),
-    ``size_ratio_ref`` (reference size / this size), ``ref_iterations``, and ``flag``: a
-    short text when the run fell more than :data:`COLLAPSE_DB` dB below its reference or
-    its training collapsed, else empty."""
-    df = df.copy()
-    refs = [reference_of(m, v) for m, v in zip(df["method"], df["variant"])]
-    df["ref_method"] = [r[0] if r else None for r in refs]
-    df["ref_variant"] = [r[1] if r else None for r in refs]
-    seed = df["seed"].fillna(-1)
-    key = list(zip(df["dataset"], df["scene"], df["method"], df["variant"], seed))
-    lookup = {k: i for i, k in zip(df.index, key)}
-    ref_rows = [lookup.get((d, s, rm, rv, sd)) if rm else None
-                for d, s, rm, rv, sd in zip(df["dataset"], df["scene"], df["ref_method"], df["ref_variant"], seed)]
-    def take(col):
-        return [df.at[i, col] if i is not None else float("nan") for i in ref_rows]
-    df["ref_psnr"] = pd.to_numeric(pd.Series(take("psnr"), index=df.index), errors="coerce")
-    df["delta_psnr_ref"] = df["psnr"] - df["ref_psnr"]
-    df["size_ratio_ref"] = pd.to_numeric(pd.Series(take("size_bytes"), index=df.index), errors="coerce") / df["size_bytes"]
-    df["ref_iterations"] = pd.to_numeric(pd.Series(take("iterations"), index=df.index), errors="coerce")
-    flags = []
-    for _, r in df.iterrows():
-        parts = []
-        if pd.notna(r["delta_psnr_ref"]) and r["delta_psnr_ref"] < -COLLAPSE_DB:
-            parts.append(f"{r['delta_psnr_ref']:+.1f} dB vs {submethod_label(r['ref_method'], r['ref_variant'])}")
-        if isinstance(r.get("collapse"), str) and r["collapse"]:
-            parts.append(f"training collapsed: {r['collapse']}")
-        flags.append("; ".join(parts))
-    df["flag"] = flags
-    return df
 
 
 def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
