@@ -657,7 +657,8 @@ def test_initial_scales_selection(monkeypatch):
 
 def test_initial_scales_choice_recorded(tmp_path):
     from gs.model import init_knn
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.methods.registry import train_method
+    from gs.train.trainer import TrainConfig
 
     root = make_colmap_scene(tmp_path / "s", n=8, W=16, H=12)
     s = load_scene(root)

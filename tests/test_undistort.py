@@ -163,7 +163,8 @@ def test_distorted_captures_train_as_well_as_the_pinhole_scene(pinhole, tmp_path
     truth, no resampling) inside the window the undistorted cameras cover (the crop removes a
     border no distorted training view saw either)."""
     from gs.render import render
-    from gs.train.trainer import TrainConfig, train_method
+    from gs.methods.registry import train_method
+    from gs.train.trainer import TrainConfig
 
     base = load_scene(pinhole)
     cfg = TrainConfig(iterations=300, backend="torch", device="cpu", progress=False, seed=0)
