@@ -185,13 +185,13 @@ def evaluate_inputs(wildcards):
     """The model a run is scored on, and the statistics files that travel with it."""
     run = pipeline.Run.from_dir(wildcards.dataset, wildcards.scene, wildcards.run, wildcards.rvariant)
     d = run.dir(RESULTS)
-    method = run.parts()[0]
+    method, implementation = pipeline.split_implementation(run.parts()[0])
     out = {"scene": scene_manifest(wildcards)}
     if run.base_run() is not None:
         bdir = run.base_run().dir(RESULTS)
         out.update(model=f"{d}/point_cloud.ply", codec_stats=f"{d}/codec_stats.json",
                    train_stats=f"{bdir}/train_stats.json")
-    elif METHODS[method].codec:
+    elif implementation == "ours" and METHODS[method].codec:
         out.update(model=f"{d}/codec/point_cloud.ply", codec_stats=f"{d}/codec/codec_stats.json",
                    train_stats=f"{d}/train_stats.json")
     else:

@@ -24,6 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from gs.upstream import split_implementation, upstream_id
+
 MB = 1_000_000
 SURVEY_HEADER = ["Submethod", "PSNR", "SSIM", "LPIPS", "Size [Bytes]", "#Gaussians"]
 # Our dataset ids -> the folder / file names of the 3DGS.zip survey.
@@ -67,8 +69,11 @@ TABLE_COLUMNS = ("psnr", "ssim", "lpips", "size_mb", "num_gaussians", "delta_psn
 
 # ---------------------------------------------------------------------------- labels / order
 def submethod_label(method: str, variant: str | None) -> str:
-    """"3dgs" for the default variant, else "gns 15pct" (method, space, variant)."""
-    return method if variant in (None, "", "default") else f"{method} {variant}"
+    """"3dgs" for the default variant, else "gns 15pct" (method, space, variant); the authors'
+    code (``gns~upstream``) is "gns 15pct (upstream)"."""
+    method, impl = split_implementation(method)
+    label = method if variant in (None, "", "default") else f"{method} {variant}"
+    return label if impl == "ours" else f"{label} ({impl})"
 
 
 def method_order(methods: Iterable[str]) -> list[str]:
@@ -81,7 +86,12 @@ def method_order(methods: Iterable[str]) -> list[str]:
         known = []
     methods = list(dict.fromkeys(methods))
     rank = {m: i for i, m in enumerate(["3dgs"] + [k for k in known if k != "3dgs"])}
-    return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
+
+    def key(m: str) -> tuple[int, str, str]:  # the authors' code right after ours
+        base, impl = split_implementation(m)
+        return rank.get(base, len(rank)), base if base in rank else m, impl != "ours"
+
+    return sorted(methods, key=key)
 
 
 # ---------------------------------------------------------------------------- collect
@@ -92,6 +102,7 @@ def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {
         "dataset": data["dataset"], "scene": data["scene"], "method": data["method"],
         "variant": data["variant"], "seed": data.get("seed"),
+        "implementation": data.get("implementation") or extra.get("implementation") or "ours",
         "psnr": metrics.get("psnr"), "ssim": metrics.get("ssim"), "lpips": metrics.get("lpips"),
         "size_bytes": data.get("size_bytes"), "size_mb": data.get("size_mb"),
         "num_gaussians": data.get("num_gaussians"),
@@ -140,14 +151,16 @@ def _collapse_reason(flag: Any) -> str | None:
 def reference_of(method: str, variant: str) -> tuple[str, str] | None:
     """The run a row is compared with: a codec over a model (``hgsc@gns``, ``p0_b10@15pct``)
     with the model it compresses (``gns``, ``15pct``); any other method with the baseline
-    ``3dgs``/``default`` of the same scene and seed; the baseline itself with nothing."""
+    ``3dgs``/``default`` of the same scene and seed, the authors' code (``gns~upstream``) with the
+    authors' baseline (``3dgs~upstream``); the baseline itself with nothing."""
     if "@" in method:
         base_method = method.split("@", 1)[1]
         base_variant = variant.split("@", 1)[1] if "@" in variant else "default"
         return base_method, base_variant
-    if method == "3dgs":
+    base, impl = split_implementation(method)
+    if base == "3dgs":
         return None
-    return "3dgs", "default"
+    return ("3dgs" if impl == "ours" else upstream_id("3dgs")), "default"
 
 
 #: a run this far (dB) below the run it is compared with is flagged as failed, not ranked quietly
@@ -193,7 +206,7 @@ def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     from gs.eval.evaluate import load_metrics
 
     rows = [_flat(load_metrics(p), Path(p)) for p in paths]
-    cols = ["dataset", "scene", "method", "variant", "seed", "psnr", "ssim", "lpips", "size_bytes",
+    cols = ["dataset", "scene", "method", "variant", "implementation", "seed", "psnr", "ssim", "lpips", "size_bytes",
             "size_mb", "num_gaussians", "train_seconds", "encode_seconds", "decode_seconds", "eval_seconds",
             "fps", "fps_device", "peak_gpu_memory_bytes", "num_test_views", "resolution", "lpips_net",
             "backend", "device", "iterations", "solo_timings", "collapse", "git_commit", "schema_version",
