@@ -5,36 +5,16 @@
 # extensions are cached under {data_dir}/upstream/ (per commit, and per CUDA/torch version).
 
 
-def upstream_params(wildcards):
-    variant = pipeline.split_seed(wildcards.variant)[0]
-    return pipeline.method_params(config, wildcards.umethod, variant, wildcards.dataset, wildcards.scene)
-
-
-def upstream_baseline_stats(wildcards):
-    """The upstream baseline's train_stats.json (same scene and seed) when this method takes
-    params from the baseline's run (GNS: its final count), else nothing."""
-    if not pipeline.baseline_inputs(wildcards.umethod):
-        return []
-    base, bvariant = pipeline.baseline_method()
-    seed = pipeline.split_seed(wildcards.variant)[1]
-    run = pipeline.Run(wildcards.dataset, wildcards.scene, pipeline.upstream_id(base), bvariant, seed)
-    return [f"{run.dir(RESULTS)}/train_stats.json"]
-
-
-def upstream_baseline_params(wildcards):
-    return pipeline.baseline_inputs(wildcards.umethod)
-
-
 rule train_upstream:
     input:
         scene=rules.prepare_scene.output[0],
-        baseline=upstream_baseline_stats,
+        baseline=baseline_stats,
     output:
         model=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/point_cloud.ply",
         stats=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/train_stats.json",
     params:
-        params=upstream_params,
-        from_baseline=upstream_baseline_params,
+        params=train_params,
+        from_baseline=baseline_params,
         settings=train_settings,
         cache=f"{DATA}/upstream",
     log:
