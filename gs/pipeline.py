@@ -424,6 +424,9 @@ def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mappin
         if UPSTREAM in impls and not r.is_codec_over_base and r.method in have \
                 and have[r.method].supports(method_params(config, r.method, r.variant, r.dataset, r.scene, reg)):
             res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))
+    if not res:
+        raise ConfigError(f"implementations: {impls}: no selected run can be trained by the authors' code "
+                          f"(methods with an upstream recipe: {sorted(have)}; variants only our code has are skipped)")
     return res
 
 

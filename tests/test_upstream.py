@@ -42,6 +42,8 @@ def test_runs_add_an_upstream_twin_per_supported_training_run():
     assert all(split_implementation(r.method)[1] == "ours" for r in pipeline.runs(tiny_config()))
     only = pipeline.runs(tiny_config(implementations=["upstream"]))
     assert only and all(r.method.endswith("~upstream") for r in only)
+    with pytest.raises(pipeline.ConfigError, match="no selected run can be trained by the authors' code"):
+        pipeline.runs(tiny_config(implementations=["upstream"], methods={"edim": {"variants": "decomp_0.1"}}))
     gns = next(r for r in runs if r.method == "gns~upstream" and r.seed == 1)
     assert gns.dir("results") == "results/synthetic/tiny/gns~upstream/15pct~seed1"
     assert pipeline.Run.from_dir("synthetic", "tiny", "gns~upstream", "15pct~seed1") == gns
@@ -240,8 +242,7 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     work.mkdir()
     cfg = tiny_config(implementations=["ours", "upstream"], methods={"tinyup": None})
     (work / "c.yaml").write_text(yaml.safe_dump(cfg))
-    run = snakemake("results/tables/results.csv", "--cores", "2", "--configfile", str(work / "c.yaml"),
-                    cwd=work, timeout=1200)
+    run = snakemake("--cores", "2", "--configfile", str(work / "c.yaml"), cwd=work, timeout=1200)  # report too
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
     up = work / "results/synthetic/tiny/tinyup~upstream/default"
     stats = json.loads((up / "train_stats.json").read_text())
@@ -256,5 +257,6 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     df = pd.read_csv(work / "results/tables/results.csv")
     assert sorted(zip(df["method"], df["implementation"])) == [
         ("tinyup", "ours"), ("tinyup~upstream", f"upstream@{commit[:12]}")]
+    assert "tinyup (upstream)" in (work / "results/tables/synthetic.md").read_text()
     src = next((work / ".data/upstream").glob("*@*/src"))
     assert src.joinpath("train.py").read_text().splitlines()[0] == "# build fix applied"
