@@ -108,6 +108,8 @@ def test_protocol_becomes_the_inria_command_line(tmp_path):
     assert runner.protocol_args("x", {"resolution": 2, "white_background": True}) == ["-r", "2", "-w"]
     with pytest.raises(runner.UpstreamError, match="every 8th image"):
         runner.protocol_args("x", {"test_every": 10})
+    with pytest.raises(runner.UpstreamError, match="max_side=800"):
+        runner.protocol_args("x", {"resolution": -1, "max_side": 800})
     with pytest.raises(runner.UpstreamError, match="-r 1, 2, 4 or 8"):
         runner.protocol_args("x", {"resolution": 3})
 

@@ -17,6 +17,7 @@ that schedule, unlike ours, which scales it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -123,9 +124,15 @@ def recipes() -> dict[str, Recipe]:
 
     out = dict(RECIPES)
     for ep in entry_points(group=RECIPE_ENTRY_POINT_GROUP):
-        recipe = ep.load()
+        src = f"entry point {ep.name} = {ep.value}"
+        try:
+            recipe = ep.load()
+        except Exception as exc:  # a broken plug-in must not hide the other recipes
+            warnings.warn(f"upstream recipe not loaded ({src}): {type(exc).__name__}: {exc}", stacklevel=2)
+            continue
         if not isinstance(recipe, Recipe):
-            raise ValueError(f"upstream recipe plug-in {ep.name} = {ep.value}: not a Recipe")
+            warnings.warn(f"upstream recipe not loaded ({src}): not a Recipe", stacklevel=2)
+            continue
         out[ep.name] = recipe
     return out
 

@@ -178,6 +178,9 @@ def protocol_args(method: str, protocol: Mapping[str, Any]) -> list[str]:
     if protocol.get("images"):
         out += ["-i", str(protocol["images"])]
     r = protocol.get("resolution", -1)
+    if r in (-1, None) and int(protocol.get("max_side", 1600)) != 1600:
+        raise UpstreamError(f"{method}~upstream: max_side={protocol['max_side']}: the authors' code caps images at "
+                            "1600 px; give a resolution factor (1, 2, 4 or 8) instead")
     if r not in (-1, None):
         if float(r) not in (1.0, 2.0, 4.0, 8.0):
             raise UpstreamError(f"{method}~upstream: resolution {r}: the authors' code takes -r 1, 2, 4 or 8")
@@ -226,9 +229,7 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
         ply = out_dir / recipe.output.format(iterations=int(iterations))
         if not ply.is_file():
             raise UpstreamError(f"{method}~upstream: {recipe.script} wrote no {ply.relative_to(out_dir)}")
-        tmp = Path(model_out).with_suffix(".ply.partial")
-        shutil.copyfile(ply, tmp)
-        os.replace(tmp, model_out)
+        os.replace(ply, model_out)  # moved, not copied: the authors' folder keeps its logs and configs
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
