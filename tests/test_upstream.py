@@ -143,6 +143,19 @@ def test_failed_run_writes_no_output(tmp_path, monkeypatch):
     assert not model.exists() and not stats.exists()
 
 
+def test_fixes_unpack_then_patch_once(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "sub.zip", "w") as z:
+        z.writestr("submodules/ext/impl.h", "#pragma once\n")
+    recipe = Recipe("x", unpack=("sub.zip",), fixes=(SourceFix("submodules/ext/impl.h", "#include <cstdint>"),))
+    runner.apply_fixes(tmp_path, recipe)
+    runner.apply_fixes(tmp_path, recipe)  # idempotent
+    assert (tmp_path / "submodules/ext/impl.h").read_text() == "#include <cstdint>\n#pragma once\n"
+    with pytest.raises(runner.UpstreamError, match="missing.h is not in the repository"):
+        runner.apply_fixes(tmp_path, Recipe("x", fixes=(SourceFix("missing.h", "#include <cfloat>"),)))
+
+
 def test_extensions_are_built_once_per_key(tmp_path, monkeypatch):
     src = tmp_path / "repo@abc" / "src"
     (src / "submodules" / "ext").mkdir(parents=True)

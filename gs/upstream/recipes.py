@@ -41,6 +41,9 @@ class Recipe:
     #: CUDA extensions built with ``pip install --no-build-isolation`` (paths in the repository)
     extensions: tuple[str, ...] = ()
     fixes: tuple[SourceFix, ...] = ()
+    #: zip archives in the repository unpacked in place before the fixes (GNS ships its
+    #: rasterizer that way)
+    unpack: tuple[str, ...] = ()
     script: str = "train.py"
     #: the trained model, relative to the ``-m`` output folder; ``{iterations}`` is filled in
     output: str = "point_cloud/iteration_{iterations}/point_cloud.ply"
@@ -97,10 +100,10 @@ def _gns_budget(params: Mapping[str, Any]) -> list[str]:
 
 RECIPES: dict[str, Recipe] = {
     "3dgs": Recipe("3dgs", INRIA_EXTENSIONS, INRIA_FIXES, upstream_values={"refine_before_step": True}),
-    # GNS ships its rasterizer as submodules-speedy.zip (Speedy-Splat kernel); whether the
-    # repository at the pinned commit also has it unpacked under submodules/ is unverified:
-    # the runner fails naming the missing folder if not.
-    "gns": Recipe("gns", INRIA_EXTENSIONS, INRIA_FIXES, extra_args=_gns_budget,
+    # GNS ships its rasterizer as submodules-speedy.zip (Speedy-Splat kernel; its README:
+    # "extract the compressed package"); that it unpacks to submodules/diff-gaussian-rasterization
+    # and submodules/simple-knn is unverified: the runner fails naming the missing folder if not.
+    "gns": Recipe("gns", INRIA_EXTENSIONS, INRIA_FIXES, unpack=("submodules-speedy.zip",), extra_args=_gns_budget,
                   upstream_values={"sparse_steps": True}),
     # flags as named in ARGP's arguments/__init__.py (ctprune_ratio, tp_prune_level, recover_level);
     # its rasterizer is a modified diff-gaussian-rasterization (recovery-score backward)

@@ -120,7 +120,16 @@ def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe) ->
 
 
 def apply_fixes(src: Path, recipe: Recipe, commit: str = "") -> None:
-    """Insert each fix's line at the top of its file unless the file has it already."""
+    """Unpack the recipe's archives, then insert each fix's line at the top of its file unless
+    the file has it already."""
+    import zipfile
+
+    for name in recipe.unpack:
+        if not (src / name).is_file():
+            raise UpstreamError(f"{recipe.method}~upstream: {name} is not in the repository at {commit or 'HEAD'}")
+        with zipfile.ZipFile(src / name) as z:
+            z.extractall(src)
+        print(f"unpacked {name}")
     for fix in recipe.fixes:
         path = src / fix.path
         if not path.is_file():
