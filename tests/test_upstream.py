@@ -152,8 +152,10 @@ def test_fixes_unpack_then_patch_once(tmp_path):
     runner.apply_fixes(tmp_path, recipe)
     runner.apply_fixes(tmp_path, recipe)  # idempotent
     assert (tmp_path / "submodules/ext/impl.h").read_text() == "#include <cstdint>\n#pragma once\n"
-    with pytest.raises(runner.UpstreamError, match="missing.h is not in the repository"):
-        runner.apply_fixes(tmp_path, Recipe("x", fixes=(SourceFix("missing.h", "#include <cfloat>"),)))
+    runner.apply_fixes(tmp_path, Recipe("x", fixes=(SourceFix("missing.h", "#include <cfloat>"),)))
+    assert not (tmp_path / "missing.h").exists()
+    with pytest.raises(runner.UpstreamError, match="gone.zip is not in the repository"):
+        runner.apply_fixes(tmp_path, Recipe("x", unpack=("gone.zip",)))
 
 
 def test_extensions_are_built_once_per_key(tmp_path, monkeypatch):

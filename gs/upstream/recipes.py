@@ -105,8 +105,9 @@ RECIPES: dict[str, Recipe] = {
     # and submodules/simple-knn is unverified: the runner fails naming the missing folder if not.
     "gns": Recipe("gns", INRIA_EXTENSIONS, INRIA_FIXES, unpack=("submodules-speedy.zip",), extra_args=_gns_budget,
                   upstream_values={"sparse_steps": True}),
-    # flags as named in ARGP's arguments/__init__.py (ctprune_ratio, tp_prune_level, recover_level);
-    # its rasterizer is a modified diff-gaussian-rasterization (recovery-score backward)
+    # flags as named in ARGP's arguments/__init__.py at the pinned commit (ctprune_ratio,
+    # tp_prune_level, recover_level); its rasterizer is a modified diff-gaussian-rasterization
+    # (recovery-score backward) kept in the repository, simple-knn a git submodule
     "argp": Recipe("argp", INRIA_EXTENSIONS, INRIA_FIXES,
                    flags={"prune_quantile": "--ctprune_ratio", "freeze_quantile": "--tp_prune_level",
                           "recover_ratio": "--recover_level"},
