@@ -180,9 +180,15 @@ def test_extensions_are_built_once_per_key(tmp_path, monkeypatch):
 def test_tables_label_and_compare_each_side_with_its_baseline():
     assert tables.submethod_label("gns~upstream", "15pct") == "gns 15pct (upstream)"
     assert tables.submethod_label("3dgs~upstream", "default") == "3dgs (upstream)"
-    assert tables.reference_of("gns~upstream", "15pct") == ("3dgs~upstream", "default")
-    assert tables.reference_of("gns", "15pct") == ("3dgs", "default")
-    assert tables.reference_of("3dgs~upstream", "default") is None
+    rows = [("3dgs", "default", 30.0), ("3dgs~upstream", "default", 31.0), ("gns", "15pct", 29.0),
+            ("gns~upstream", "15pct", 29.5)]
+    df = pd.DataFrame([{"dataset": "d", "scene": "s", "method": m, "variant": v, "seed": 0, "psnr": p,
+                        "size_bytes": 100, "iterations": 10, "collapse": None} for m, v, p in rows])
+    ref = tables.add_reference_columns(df).set_index("method")
+    assert ref.at["gns~upstream", "ref_method"] == "3dgs~upstream" and ref.at["gns", "ref_method"] == "3dgs"
+    assert ref.at["gns~upstream", "delta_psnr_ref"] == pytest.approx(-1.5)  # against the authors' baseline
+    assert ref.at["gns", "delta_psnr_ref"] == pytest.approx(-1.0)
+    assert ref["ref_method"].isna()[["3dgs", "3dgs~upstream"]].all()
     assert tables.method_order(["gns~upstream", "argp", "gns", "3dgs~upstream", "3dgs"]) == [
         "3dgs", "3dgs~upstream", "gns", "gns~upstream", "argp"]
 
