@@ -29,6 +29,7 @@ wildcard_constraints:
 
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/upstream.smk"
 include: "rules/compress.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"

@@ -28,6 +28,12 @@ with everything downstream of it (codecs over it, evaluation). The run at the co
 folder: ``gns/15pct~seed1/``, ``hgsc@gns/q8@15pct~seed1/``, ``nsvqgs/k4k~seed2/codec/``. So a
 single seed (the default) changes nothing, and adding seeds later reuses the runs already done.
 Metrics JSONs record the plain variant and the seed; tables average over seeds.
+
+Implementations: ``implementations: [ours, upstream]`` adds, for every training run whose
+method has an upstream recipe (:mod:`gs.upstream.recipes`) that can run its variant, the same
+run trained by the authors' code in the method folder ``{method}~upstream``:
+``gns~upstream/15pct/``, ``gns~upstream/15pct~seed1/``. ``~upstream`` ends a method folder,
+``~seed<N>`` a variant folder, so both parse one way.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from gs.io import archive_name, archive_stem  # noqa: F401  (archive_stem: used by rules/common.smk)
+from gs.upstream import UPSTREAM, UPSTREAM_SUFFIX, split_implementation, upstream_id  # noqa: F401
 
 NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 _NAME = re.compile(NAME_RE + r"\Z")
@@ -379,12 +386,48 @@ def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) ->
                     for base, bvariant in codec_bases(config, m, block, reg):
                         for v in variants:
                             out.append(Run(d, s, *join_run(m, v, base, bvariant), k))
+    out = _with_implementations(config, out, reg)
     seen, uniq = set(), []
     for r in out:
         if r not in seen:
             seen.add(r)
             uniq.append(r)
     return uniq
+
+
+def implementations(config: Mapping[str, Any]) -> list[str]:
+    """The implementations to run: ``ours`` (the default) and/or ``upstream``."""
+    return list(config.get("implementations") or ["ours"])
+
+
+def upstream_methods(methods: Mapping[str, Any] | None = None) -> list[str]:
+    """Training methods that have an upstream recipe."""
+    from gs.upstream.recipes import recipes
+
+    have = recipes()
+    return [m for m in train_methods(methods) if m in have]
+
+
+def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mapping[str, Any]) -> list[Run]:
+    """``out`` (our runs) with an upstream twin after each training run that a recipe can run,
+    and without our runs when ``ours`` is not among the implementations."""
+    impls = implementations(config)
+    if impls == ["ours"]:
+        return out
+    from gs.upstream.recipes import recipes
+
+    have = recipes()
+    res = []
+    for r in out:
+        if "ours" in impls:
+            res.append(r)
+        if UPSTREAM in impls and not r.is_codec_over_base and r.method in have \
+                and have[r.method].supports(method_params(config, r.method, r.variant, r.dataset, r.scene, reg)):
+            res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))
+    if not res:
+        raise ConfigError(f"implementations: {impls}: no selected run can be trained by the authors' code "
+                          f"(methods with an upstream recipe: {sorted(have)}; variants only our code has are skipped)")
+    return res
 
 
 def baseline_method(methods: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -484,10 +527,12 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
     reg = _registry(methods)
     trains, codecs = train_methods(reg), codec_methods(reg)
     names = set(datasets(config))
+    ups = upstream_methods(reg) if UPSTREAM in implementations(config) else []
     return {
         "dataset": alternation(names),
         "scene": NAME_RE,
         "method": alternation(trains),  # a trained model's method (train rule)
+        "umethod": alternation(ups),  # a method trained by its authors' code ({umethod}~upstream)
         "trained_codec": alternation(trained_codecs(reg)),
         "codec": alternation(codecs),
         "base": alternation(trains),
@@ -495,7 +540,8 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
         "cvariant": NAME_RE,
         "bvariant": NAME_RE + SEED_RE,
         # an evaluated run: a training method, or codec@base
-        "run": f"(?:{alternation(trains)}|{alternation(codecs)}{SEP}{alternation(trains)})",
+        "run": f"(?:{alternation(trains)}|{alternation(codecs)}{SEP}{alternation(trains)}"
+               + (f"|{alternation(ups)}{re.escape(UPSTREAM_SUFFIX)}" if ups else "") + ")",
         "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?{SEED_RE}",
         "archive": alternation(downloads(config)) if downloads(config) else "(?!)",
         "stem": alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",

@@ -109,19 +109,28 @@ def generate_params(wildcards):
 
 
 # ---------------------------------------------------------------------- train / compress
+def trained_method(wildcards):
+    """(method id, whether the authors' code trains it: rules/upstream.smk's {umethod})."""
+    if "umethod" in wildcards.keys():
+        return wildcards.umethod, True
+    return wildcards.method, False
+
+
 def train_params(wildcards):
     variant = pipeline.split_seed(wildcards.variant)[0]
-    return pipeline.method_params(config, wildcards.method, variant, wildcards.dataset, wildcards.scene)
+    return pipeline.method_params(config, trained_method(wildcards)[0], variant, wildcards.dataset, wildcards.scene)
 
 
 def baseline_stats(wildcards):
-    """The baseline's train_stats.json (same scene and seed) when this method takes params
-    from it, else nothing."""
-    if not pipeline.baseline_inputs(wildcards.method):
+    """The baseline's train_stats.json (same scene and seed; the authors' baseline for the
+    authors' code) when this method takes params from it, else nothing."""
+    method, upstream = trained_method(wildcards)
+    if not pipeline.baseline_inputs(method):
         return []
     base, bvariant = pipeline.baseline_method()
     seed = pipeline.split_seed(wildcards.variant)[1]
-    run = pipeline.Run(wildcards.dataset, wildcards.scene, base, bvariant, seed)
+    run = pipeline.Run(wildcards.dataset, wildcards.scene, pipeline.upstream_id(base) if upstream else base,
+                       bvariant, seed)
     return [f"{run.dir(RESULTS)}/train_stats.json"]
 
 
@@ -152,7 +161,7 @@ def prefix_start(wildcards):
 
 
 def baseline_params(wildcards):
-    return pipeline.baseline_inputs(wildcards.method)
+    return pipeline.baseline_inputs(trained_method(wildcards)[0])
 
 
 def codec_params(wildcards):
@@ -185,13 +194,13 @@ def evaluate_inputs(wildcards):
     """The model a run is scored on, and the statistics files that travel with it."""
     run = pipeline.Run.from_dir(wildcards.dataset, wildcards.scene, wildcards.run, wildcards.rvariant)
     d = run.dir(RESULTS)
-    method = run.parts()[0]
+    method, implementation = pipeline.split_implementation(run.parts()[0])
     out = {"scene": scene_manifest(wildcards)}
     if run.base_run() is not None:
         bdir = run.base_run().dir(RESULTS)
         out.update(model=f"{d}/point_cloud.ply", codec_stats=f"{d}/codec_stats.json",
                    train_stats=f"{bdir}/train_stats.json")
-    elif METHODS[method].codec:
+    elif implementation == "ours" and METHODS[method].codec:
         out.update(model=f"{d}/codec/point_cloud.ply", codec_stats=f"{d}/codec/codec_stats.json",
                    train_stats=f"{d}/train_stats.json")
     else:

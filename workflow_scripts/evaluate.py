@@ -22,6 +22,7 @@ with _setup.logged(snakemake):  # noqa: F821
               "collapse"):
         if k in train:
             extra[k] = train[k]
+    extra["implementation"] = train.get("implementation", "ours")  # "upstream@<commit>": the authors' code
     if train.get("gpu_sharing") is not None:  # whether train_seconds is a solo figure
         extra["train_gpu_sharing"] = train["gpu_sharing"]
     if "codec_stats" in sm.input.keys():

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from gs.upstream import split_implementation, upstream_id
+
 
 def _label(method: str, variant: str | None) -> str:
     return method if variant in (None, "", "default") else f"{method} {variant}"
@@ -39,14 +41,16 @@ def collapse_reason(flag: Any) -> str | None:
 def reference_of(method: str, variant: str) -> tuple[str, str] | None:
     """The run a row is compared with: a codec over a model (``hgsc@gns``, ``p0_b10@15pct``)
     with the model it compresses (``gns``, ``15pct``); any other method with the baseline
-    ``3dgs``/``default`` of the same scene and seed; the baseline itself with nothing."""
+    ``3dgs``/``default`` of the same scene and seed, the authors' code (``gns~upstream``) with the
+    authors' baseline (``3dgs~upstream``); the baseline itself with nothing."""
     if "@" in method:
         base_method = method.split("@", 1)[1]
         base_variant = variant.split("@", 1)[1] if "@" in variant else "default"
         return base_method, base_variant
-    if method == "3dgs":
+    base, impl = split_implementation(method)
+    if base == "3dgs":
         return None
-    return "3dgs", "default"
+    return ("3dgs" if impl == "ours" else upstream_id("3dgs")), "default"
 
 
 #: a run this far (dB) below the run it is compared with is flagged as failed, not ranked quietly

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from gs.report.compare import add_reference_columns, collapse_reason, solo_timings
+from gs.upstream import split_implementation
 
 MB = 1_000_000
 SURVEY_HEADER = ["Submethod", "PSNR", "SSIM", "LPIPS", "Size [Bytes]", "#Gaussians"]
@@ -69,8 +70,11 @@ TABLE_COLUMNS = ("psnr", "ssim", "lpips", "size_mb", "num_gaussians", "delta_psn
 
 # ---------------------------------------------------------------------------- labels / order
 def submethod_label(method: str, variant: str | None) -> str:
-    """"3dgs" for the default variant, else "gns 15pct" (method, space, variant)."""
-    return method if variant in (None, "", "default") else f"{method} {variant}"
+    """"3dgs" for the default variant, else "gns 15pct" (method, space, variant); the authors'
+    code (``gns~upstream``) is "gns 15pct (upstream)"."""
+    method, impl = split_implementation(method)
+    label = method if variant in (None, "", "default") else f"{method} {variant}"
+    return label if impl == "ours" else f"{label} ({impl})"
 
 
 def method_order(methods: Iterable[str]) -> list[str]:
@@ -83,7 +87,12 @@ def method_order(methods: Iterable[str]) -> list[str]:
         known = []
     methods = list(dict.fromkeys(methods))
     rank = {m: i for i, m in enumerate(["3dgs"] + [k for k in known if k != "3dgs"])}
-    return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
+
+    def key(m: str) -> tuple[int, str, str]:  # the authors' code right after ours
+        base, impl = split_implementation(m)
+        return rank.get(base, len(rank)), base if base in rank else m, impl != "ours"
+
+    return sorted(methods, key=key)
 
 
 # ---------------------------------------------------------------------------- collect
@@ -94,6 +103,7 @@ def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {
         "dataset": data["dataset"], "scene": data["scene"], "method": data["method"],
         "variant": data["variant"], "seed": data.get("seed"),
+        "implementation": data.get("implementation") or extra.get("implementation") or "ours",
         "psnr": metrics.get("psnr"), "ssim": metrics.get("ssim"), "lpips": metrics.get("lpips"),
         "size_bytes": data.get("size_bytes"), "size_mb": data.get("size_mb"),
         "num_gaussians": data.get("num_gaussians"),
@@ -123,7 +133,7 @@ def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     from gs.eval.evaluate import load_metrics
 
     rows = [_flat(load_metrics(p), Path(p)) for p in paths]
-    cols = ["dataset", "scene", "method", "variant", "seed", "psnr", "ssim", "lpips", "size_bytes",
+    cols = ["dataset", "scene", "method", "variant", "implementation", "seed", "psnr", "ssim", "lpips", "size_bytes",
             "size_mb", "num_gaussians", "train_seconds", "encode_seconds", "decode_seconds", "eval_seconds",
             "fps", "fps_device", "peak_gpu_memory_bytes", "num_test_views", "resolution", "lpips_net",
             "backend", "device", "iterations", "solo_timings", "collapse", "git_commit", "schema_version",

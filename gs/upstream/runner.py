@@ -1,0 +1,254 @@
+"""Train a method with its authors' code (a :class:`~gs.upstream.recipes.Recipe`) on one scene.
+
+Steps: check the toolchain (git; for CUDA code ``nvcc`` and a CUDA device), clone the
+repository at the pinned commit into ``{cache}/<name>@<commit>/src`` (once, source fixes
+applied), build its CUDA extensions into ``{cache}/<name>@<commit>/build/cuda<v>-torch<v>/``
+(once per commit, CUDA and torch version: a second run reuses them), run its training script
+with our split and resolution, and copy the trained PLY into our run folder with a
+``train_stats.json`` that names the implementation (``upstream@<commit>``). Every failure is
+one :class:`UpstreamError` line naming what is missing; the run folder then holds none of the
+outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from gs.io import write_json
+from gs.upstream import UPSTREAM
+from gs.upstream.recipes import Recipe
+
+DONE = ".gsbench-done"  # marker: a checkout or a build finished
+
+
+class UpstreamError(RuntimeError):
+    """Upstream code cannot be fetched, built or run (one line: what is missing)."""
+
+
+def implementation_label(commit: str) -> str:
+    return f"{UPSTREAM}@{commit[:12]}"
+
+
+# ------------------------------------------------------------------------------ helpers
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (two jobs of one commit clone and build it once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
+    """Run ``cmd``, its output to our stdout (the rule's log); a failure is one line with the
+    command's last output line."""
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(proc.stdout, end="", flush=True)
+    if proc.returncode != 0:
+        last = next((ln.strip() for ln in reversed(proc.stdout.splitlines()) if ln.strip()), "no output")
+        raise UpstreamError(f"{what} (exit {proc.returncode}): {last}")
+
+
+def repo_name(repository: str) -> str:
+    """``https://github.com/owner/name(.git)`` -> ``owner+name`` (a folder name)."""
+    parts = [p for p in re.split(r"[/:]", repository.rstrip("/")) if p]
+    tail = [re.sub(r"\.git\Z", "", p) for p in parts[-2:]]
+    return "+".join(re.sub(r"[^A-Za-z0-9_.-]", "_", p) for p in tail)
+
+
+# ------------------------------------------------------------------------------ steps
+def check_toolchain(method: str, recipe: Recipe) -> None:
+    """git always; ``nvcc`` and a CUDA device when the recipe builds or runs CUDA code."""
+    if shutil.which("git") is None:
+        raise UpstreamError(f"{method}~upstream: `git` not found on PATH (needed to fetch the authors' code)")
+    if not recipe.needs_cuda:
+        return
+    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if shutil.which("nvcc") is None and not (cuda_home and Path(cuda_home, "bin", "nvcc").is_file()):
+        raise UpstreamError(f"{method}~upstream: no CUDA toolkit: `nvcc` not found on PATH or in $CUDA_HOME/bin "
+                            "(the authors' code builds CUDA extensions)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UpstreamError(f"{method}~upstream: no CUDA device visible to torch (the authors' code trains on CUDA)")
+
+
+def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe) -> Path:
+    """The repository at ``commit`` with its submodules and the recipe's fixes, cloned once
+    into ``{cache}/<name>@<commit>/src``."""
+    folder = Path(cache) / f"{repo_name(repository)}@{commit}"
+    src = folder / "src"
+    with _locked(folder.with_name(folder.name + ".lock")):
+        if (src / DONE).is_file():
+            print(f"using the checkout in {src}")
+            return src
+        tmp = folder / "src.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(src, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _run(["git", "clone", "--quiet", "--no-checkout", repository, str(tmp)],
+                 f"cannot clone {repository} (no internet, or the repository is gone)")
+            try:
+                _run(["git", "-C", str(tmp), "checkout", "--quiet", commit], f"checkout of {commit}")
+            except UpstreamError:  # a commit no branch head reaches: ask for it by name
+                _run(["git", "-C", str(tmp), "fetch", "--quiet", "origin", commit],
+                     f"{repository} has no commit {commit}")
+                _run(["git", "-C", str(tmp), "checkout", "--quiet", commit], f"checkout of {commit}")
+            _run(["git", "-C", str(tmp), "submodule", "update", "--quiet", "--init", "--recursive"],
+                 f"cannot fetch the submodules of {repository} (no internet?)")
+            apply_fixes(tmp, recipe, commit)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        tmp.rename(src)
+        (src / DONE).write_text(f"{repository} {commit}\n")
+    return src
+
+
+def apply_fixes(src: Path, recipe: Recipe, commit: str = "") -> None:
+    """Unpack the recipe's archives, then insert each fix's line at the top of its file unless
+    the file has it already (a file the checkout lacks is skipped, with a note in the log)."""
+    import zipfile
+
+    for name in recipe.unpack:
+        if not (src / name).is_file():
+            raise UpstreamError(f"{recipe.method}~upstream: {name} is not in the repository at {commit or 'HEAD'}")
+        with zipfile.ZipFile(src / name) as z:
+            z.extractall(src)
+        print(f"unpacked {name}")
+    for fix in recipe.fixes:
+        path = src / fix.path
+        if not path.is_file():  # a fork may lay its rasterizer out differently: its build says if it matters
+            print(f"fix skipped: {fix.path} is not in the repository at {commit or 'HEAD'}")
+            continue
+        text = path.read_text()
+        if fix.line not in text.splitlines():
+            path.write_text(fix.line + "\n" + text)
+            print(f"fix: {fix.line} at the top of {fix.path}" + (f" ({fix.why})" if fix.why else ""))
+
+
+def build_key() -> str:
+    """The build cache's key: CUDA and torch versions (extensions are ABI-bound to both)."""
+    import torch
+
+    raw = f"cuda{torch.version.cuda or 'none'}-torch{torch.__version__}"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", raw)
+
+
+def build_extensions(src: Path, recipe: Recipe) -> Path | None:
+    """Build the recipe's extensions into ``<checkout>/../build/<key>/`` once; the folder to put
+    on PYTHONPATH (None when there is nothing to build)."""
+    if not recipe.extensions:
+        return None
+    site = src.parent / "build" / build_key()
+    with _locked(site.with_name(site.name + ".lock")):
+        if (site / DONE).is_file():
+            print(f"using the extensions built in {site}")
+            return site
+        tmp = site.with_name(site.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            for ext in recipe.extensions:
+                if not (src / ext).is_dir():
+                    raise UpstreamError(f"{recipe.method}~upstream: {ext} is not in the checkout {src}")
+                _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+                      "--target", str(tmp), str(src / ext)], f"{recipe.method}~upstream: building {ext} failed")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(site, ignore_errors=True)
+        tmp.rename(site)
+        (site / DONE).write_text(" ".join(recipe.extensions) + "\n")
+    return site
+
+
+def protocol_args(method: str, protocol: Mapping[str, Any]) -> list[str]:
+    """Our evaluation protocol as the Inria command line: ``-i`` image folder, ``-r`` factor,
+    ``-w`` white background. Upstream's split is fixed to every 8th image; its automatic
+    resolution (-r -1) caps the width at 1600 px where ours caps the longest side at max_side."""
+    if int(protocol.get("test_every", 8)) != 8:
+        raise UpstreamError(f"{method}~upstream: the authors' code holds out every 8th image; test_every="
+                            f"{protocol['test_every']} cannot be reproduced")
+    out = []
+    if protocol.get("images"):
+        out += ["-i", str(protocol["images"])]
+    r = protocol.get("resolution", -1)
+    if r in (-1, None) and int(protocol.get("max_side", 1600)) != 1600:
+        raise UpstreamError(f"{method}~upstream: max_side={protocol['max_side']}: the authors' code caps images at "
+                            "1600 px; give a resolution factor (1, 2, 4 or 8) instead")
+    if r not in (-1, None):
+        if float(r) not in (1.0, 2.0, 4.0, 8.0):
+            raise UpstreamError(f"{method}~upstream: resolution {r}: the authors' code takes -r 1, 2, 4 or 8")
+        out += ["-r", str(int(r))]
+    if protocol.get("white_background"):
+        out += ["-w"]
+    return out
+
+
+def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, iterations: int,
+                  protocol: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+    n = str(int(iterations))
+    return [sys.executable, recipe.script, "-s", str(Path(scene_path).resolve()), "-m", str(Path(out_dir).resolve()),
+            "--eval", "--iterations", n, "--test_iterations", n, "--save_iterations", n,
+            *protocol_args(recipe.method, protocol), *recipe.args(params)]
+
+
+def ply_count(path: Path) -> int:
+    from plyfile import PlyData
+
+    return int(PlyData.read(str(path))["vertex"].count)
+
+
+def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str | Path,
+                 protocol: Mapping[str, Any], iterations: int, params: Mapping[str, Any],
+                 model_out: str | Path, stats_out: str | Path, cache: str | Path) -> dict[str, Any]:
+    """Train with the authors' code; write ``model_out`` (their PLY) and ``stats_out``
+    (train_stats.json); return the statistics. Raises :class:`UpstreamError`."""
+    method = recipe.method
+    if commit == "unpinned":
+        raise UpstreamError(f"{method}~upstream: the deviations file pins no commit")
+    check_toolchain(method, recipe)
+    cmd = train_command(recipe, scene_path, Path(model_out).parent / "upstream_output", iterations, protocol,
+                        params)  # before any work: bad protocol values fail first
+    src = checkout(repository, commit, cache, recipe)
+    site = build_extensions(src, recipe)
+    env = dict(os.environ)
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+    out_dir = Path(model_out).parent / "upstream_output"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+        t0 = time.perf_counter()
+        _run(cmd, f"{method}~upstream: {recipe.script} failed", cwd=src, env=env)
+        seconds = time.perf_counter() - t0
+        ply = out_dir / recipe.output.format(iterations=int(iterations))
+        if not ply.is_file():
+            raise UpstreamError(f"{method}~upstream: {recipe.script} wrote no {ply.relative_to(out_dir)}")
+        os.replace(ply, model_out)  # moved, not copied: the authors' folder keeps its logs and configs
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    stats = {
+        "method": method, "implementation": implementation_label(commit), "repository": repository,
+        "commit": commit, "iterations": int(iterations), "train_seconds": seconds,
+        "train_seconds_note": "wall time of the authors' training script (includes its data loading)",
+        "num_gaussians": ply_count(Path(model_out)), "params": dict(params), "command": cmd[1:],
+        "peak_gpu_memory_bytes": None, "peak_gpu_memory_reason": "not reported by the authors' code",
+        "seed_note": "the authors' code seeds itself (not our seed)",
+    }
+    write_json(stats_out, stats)
+    return stats

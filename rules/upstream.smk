@@ -1,0 +1,32 @@
+# The authors' code as a second implementation (implementations: [ours, upstream]): one rule
+# for every method with an upstream recipe (gs/upstream/recipes.py); {umethod} only matches
+# those. It writes the same two files as our training rules, in "{method}~upstream/{variant}"
+# folders, so the evaluate rule scores them like any other run. The clone and the built
+# extensions are cached under {data_dir}/upstream/ (per commit, and per CUDA/torch version).
+
+
+rule train_upstream:
+    input:
+        scene=rules.prepare_scene.output[0],
+        baseline=baseline_stats,
+    output:
+        model=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/point_cloud.ply",
+        stats=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/train_stats.json",
+    params:
+        params=train_params,
+        from_baseline=baseline_params,
+        settings=train_settings,
+        cache=f"{DATA}/upstream",
+    log:
+        f"{LOGS}/train/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/train/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=train_mem,
+        runtime=train_runtime,
+    conda:
+        GPU_ENV
+    script:
+        "../workflow_scripts/train_upstream.py"

@@ -1,0 +1,285 @@
+"""The authors' code as a second implementation (``implementations: [ours, upstream]``): the DAG,
+the runner's steps and errors, the tables, and one run through the real rules with a fake
+upstream repository (a local git repository whose train.py writes a PLY; no CUDA build)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from e2e_helpers import TINY_CONFIG, snakemake
+from gs import pipeline
+from gs.report import tables
+from gs.upstream import runner, split_implementation, upstream_id
+from gs.upstream.recipes import RECIPES, Recipe, SourceFix, recipe_for
+
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-c", "init.defaultBranch=main"]
+
+
+def tiny_config(**extra):
+    return {**yaml.safe_load(TINY_CONFIG.read_text()), **extra}
+
+
+# ------------------------------------------------------------------------------ DAG
+def test_runs_add_an_upstream_twin_per_supported_training_run():
+    cfg = tiny_config(implementations=["ours", "upstream"], seeds=[0, 1])
+    runs = pipeline.runs(cfg)
+    ids = {(r.method, r.variant, r.seed) for r in runs}
+    for m in ("3dgs", "gns", "argp"):
+        v = pipeline._registry()[m].default_variant
+        assert (upstream_id(m), v, None) in ids and (upstream_id(m), v, 1) in ids
+    # EDIM's default (a post-training cut upstream runs by another script) and codecs: none
+    assert not any(r.method in ("edim~upstream", "nsvqgs~upstream", "hgsc~upstream") for r in runs)
+    assert all(split_implementation(r.method)[1] == "ours" for r in pipeline.runs(tiny_config()))
+    only = pipeline.runs(tiny_config(implementations=["upstream"]))
+    assert only and all(r.method.endswith("~upstream") for r in only)
+    with pytest.raises(pipeline.ConfigError, match="no selected run can be trained by the authors' code"):
+        pipeline.runs(tiny_config(implementations=["upstream"], methods={"edim": {"variants": "decomp_0.1"}}))
+    gns = next(r for r in runs if r.method == "gns~upstream" and r.seed == 1)
+    assert gns.dir("results") == "results/synthetic/tiny/gns~upstream/15pct~seed1"
+    assert pipeline.Run.from_dir("synthetic", "tiny", "gns~upstream", "15pct~seed1") == gns
+
+
+def test_wildcards_keep_implementation_and_seed_apart():
+    import re
+
+    cons = pipeline.wildcard_constraints(tiny_config(implementations=["ours", "upstream"]))
+    run, variant = re.compile(cons["run"] + r"\Z"), re.compile(cons["rvariant"] + r"\Z")
+    assert run.match("gns~upstream") and run.match("gns") and run.match("hgsc@3dgs")
+    assert not run.match("gns~seed1") and not run.match("hgsc~upstream") and not run.match("nsvqgs~upstream")
+    assert variant.match("15pct~seed1") and not variant.match("15pct~upstream")
+    assert re.compile(cons["umethod"] + r"\Z").match("argp")
+    assert pipeline.wildcard_constraints(tiny_config())["umethod"] == "(?!)"  # ours only: no upstream rule matches
+
+
+def test_config_rejects_unknown_implementation(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(tiny_config(implementations=["theirs"])))
+    run = snakemake("-n", "--configfile", str(p), cwd=tmp_path)
+    assert run.returncode != 0 and "implementations" in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_dry_run_lists_the_upstream_jobs(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(tiny_config(implementations=["ours", "upstream"])))
+    run = snakemake("-n", "--configfile", str(p), cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    for m, v in (("3dgs", "default"), ("gns", "15pct"), ("argp", "default")):
+        assert f"results/synthetic/tiny/{m}~upstream/{v}/point_cloud.ply" in out
+        assert f"results/synthetic/tiny/{m}~upstream/{v}/metrics.json" in out
+    assert "rule train_upstream:" in out
+    # GNS's budget comes from the upstream baseline's count, not ours
+    gns_job = out.split("output: results/synthetic/tiny/gns~upstream/15pct/point_cloud.ply")[0].rsplit("rule ", 1)[1]
+    assert "3dgs~upstream/default/train_stats.json" in gns_job
+
+
+# ------------------------------------------------------------------------------ recipes
+def test_recipes_map_our_parameters_to_upstream_flags():
+    argp = RECIPES["argp"]
+    assert argp.args({"prune_quantile": 0.02, "freeze_quantile": 0.7, "recover_ratio": 0.25}) == [
+        "--ctprune_ratio", "0.02", "--tp_prune_level", "0.7", "--recover_level", "0.25"]
+    assert not argp.supports({"freeze_gradients": True}) and argp.supports({})
+    gns = RECIPES["gns"]
+    assert gns.args({"budget_fraction": 0.15, "baseline_count": 1000}) == ["--final_budget", "150"]
+    assert gns.args({"paper_budget": 600_000, "paper_budget_scale": 0.4}) == ["--final_budget", "240000"]
+    assert not gns.supports({"sparse_steps": False})
+    assert not RECIPES["edim"].supports({"final_prune_threshold": 0.1}) and RECIPES["edim"].supports({})
+    fixes = {f.path: f.line for f in RECIPES["3dgs"].fixes}
+    assert fixes["submodules/diff-gaussian-rasterization/cuda_rasterizer/rasterizer_impl.h"] == "#include <cstdint>"
+
+
+def test_protocol_becomes_the_inria_command_line(tmp_path):
+    cmd = runner.train_command(RECIPES["3dgs"], tmp_path / "fern", tmp_path / "out", 30000,
+                               {"images": "images_4", "resolution": -1, "test_every": 8}, {})
+    assert cmd[1:] == ["train.py", "-s", str(tmp_path / "fern"), "-m", str(tmp_path / "out"), "--eval",
+                       "--iterations", "30000", "--test_iterations", "30000", "--save_iterations", "30000",
+                       "-i", "images_4"]
+    assert runner.protocol_args("x", {"resolution": 2, "white_background": True}) == ["-r", "2", "-w"]
+    with pytest.raises(runner.UpstreamError, match="every 8th image"):
+        runner.protocol_args("x", {"test_every": 10})
+    with pytest.raises(runner.UpstreamError, match="max_side=800"):
+        runner.protocol_args("x", {"resolution": -1, "max_side": 800})
+    with pytest.raises(runner.UpstreamError, match="-r 1, 2, 4 or 8"):
+        runner.protocol_args("x", {"resolution": 3})
+
+
+# ------------------------------------------------------------------------------ runner errors
+def test_missing_nvcc_is_one_line(monkeypatch):
+    monkeypatch.setattr(runner.shutil, "which", lambda name: None if name == "nvcc" else "/usr/bin/" + name)
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    with pytest.raises(runner.UpstreamError) as exc:
+        runner.check_toolchain("3dgs", RECIPES["3dgs"])
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith("3dgs~upstream: no CUDA toolkit: `nvcc` not found")
+
+
+def test_unreachable_repository_is_one_line_and_leaves_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(runner.UpstreamError) as exc:
+        runner.checkout(f"file://{tmp_path}/no-such-repo", "0" * 40, cache, Recipe("x"))
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"cannot clone file://{tmp_path}/no-such-repo (no internet")
+    assert not list(cache.glob("*/src*"))
+
+
+def test_failed_run_writes_no_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner.shutil, "which", lambda name: None)
+    model, stats = tmp_path / "run" / "point_cloud.ply", tmp_path / "run" / "train_stats.json"
+    with pytest.raises(runner.UpstreamError, match="`git` not found"):
+        runner.run_upstream(RECIPES["3dgs"], "https://example.org/x", "a" * 40, tmp_path, {}, 10, {}, model, stats,
+                            tmp_path / "cache")
+    assert not model.exists() and not stats.exists()
+
+
+def test_fixes_unpack_then_patch_once(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "sub.zip", "w") as z:
+        z.writestr("submodules/ext/impl.h", "#pragma once\n")
+    recipe = Recipe("x", unpack=("sub.zip",), fixes=(SourceFix("submodules/ext/impl.h", "#include <cstdint>"),))
+    runner.apply_fixes(tmp_path, recipe)
+    runner.apply_fixes(tmp_path, recipe)  # idempotent
+    assert (tmp_path / "submodules/ext/impl.h").read_text() == "#include <cstdint>\n#pragma once\n"
+    runner.apply_fixes(tmp_path, Recipe("x", fixes=(SourceFix("missing.h", "#include <cfloat>"),)))
+    assert not (tmp_path / "missing.h").exists()
+    with pytest.raises(runner.UpstreamError, match="gone.zip is not in the repository"):
+        runner.apply_fixes(tmp_path, Recipe("x", unpack=("gone.zip",)))
+
+
+def test_extensions_are_built_once_per_key(tmp_path, monkeypatch):
+    src = tmp_path / "repo@abc" / "src"
+    (src / "submodules" / "ext").mkdir(parents=True)
+    calls = []
+
+    def fake_run(cmd, what, cwd=None, env=None):  # stands in for pip: make the target folder
+        calls.append(cmd)
+        Path(cmd[cmd.index("--target") + 1]).mkdir(parents=True, exist_ok=True)
+
+    monkeypatch.setattr(runner, "_run", fake_run)
+    recipe = Recipe("x", extensions=("submodules/ext",))
+    site = runner.build_extensions(src, recipe)
+    assert site == src.parent / "build" / runner.build_key() and (site / runner.DONE).is_file()
+    assert "torch" in site.name and "cuda" in site.name and len(calls) == 1
+    assert runner.build_extensions(src, recipe) == site and len(calls) == 1  # cached
+    assert "--no-build-isolation" in calls[0]
+
+
+# ------------------------------------------------------------------------------ tables
+def test_tables_label_and_compare_each_side_with_its_baseline():
+    assert tables.submethod_label("gns~upstream", "15pct") == "gns 15pct (upstream)"
+    assert tables.submethod_label("3dgs~upstream", "default") == "3dgs (upstream)"
+    rows = [("3dgs", "default", 30.0), ("3dgs~upstream", "default", 31.0), ("gns", "15pct", 29.0),
+            ("gns~upstream", "15pct", 29.5)]
+    df = pd.DataFrame([{"dataset": "d", "scene": "s", "method": m, "variant": v, "seed": 0, "psnr": p,
+                        "size_bytes": 100, "iterations": 10, "collapse": None} for m, v, p in rows])
+    ref = tables.add_reference_columns(df).set_index("method")
+    assert ref.at["gns~upstream", "ref_method"] == "3dgs~upstream" and ref.at["gns", "ref_method"] == "3dgs"
+    assert ref.at["gns~upstream", "delta_psnr_ref"] == pytest.approx(-1.5)  # against the authors' baseline
+    assert ref.at["gns", "delta_psnr_ref"] == pytest.approx(-1.0)
+    assert ref["ref_method"].isna()[["3dgs", "3dgs~upstream"]].all()
+    assert tables.method_order(["gns~upstream", "argp", "gns", "3dgs~upstream", "3dgs"]) == [
+        "3dgs", "3dgs~upstream", "gns", "gns~upstream", "argp"]
+
+
+# ------------------------------------------------------------------------------ end to end
+FAKE_TRAIN = '''\
+"""A stand-in for the authors' train.py: records its command line, writes the given PLY."""
+import json, shutil, sys
+from pathlib import Path
+
+argv = sys.argv[1:]
+out, n = Path(argv[argv.index("-m") + 1]), argv[argv.index("--iterations") + 1]
+(out / "point_cloud" / f"iteration_{n}").mkdir(parents=True)
+shutil.copyfile(Path(__file__).with_name("model.ply"), out / "point_cloud" / f"iteration_{n}" / "point_cloud.ply")
+(out / "argv.json").write_text(json.dumps(argv))
+'''
+
+PLUGIN = '''
+"""A plug-in method whose upstream code is a local repository (no CUDA build)."""
+from pathlib import Path
+
+from gs.methods.baseline import BaselineStrategy
+from gs.methods.registry import MethodSpec
+from gs.upstream.recipes import Recipe, SourceFix
+
+SPEC = MethodSpec(id="tinyup", kind="train", title="Tiny upstream test method", strategy=BaselineStrategy,
+                  deviations_file=str(Path(__file__).with_name("deviations.yaml")))
+RECIPE = Recipe("tinyup", fixes=(SourceFix("train.py", "# build fix applied"),), needs_cuda=False)
+'''
+
+
+def fake_upstream_repo(path: Path) -> str:
+    """A git repository whose train.py writes a small valid 3DGS PLY; returns its commit."""
+    from gs.model import GaussianModel
+
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    GaussianModel.from_points(rng.uniform(-1, 1, (200, 3)), rng.uniform(0, 1, (200, 3))).save_ply(path / "model.ply")
+    (path / "train.py").write_text(FAKE_TRAIN)
+    subprocess.run([*GIT, "init", "-q", str(path)], check=True)
+    subprocess.run([*GIT, "-C", str(path), "add", "."], check=True)
+    subprocess.run([*GIT, "-C", str(path), "commit", "-qm", "fake upstream"], check=True)
+    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.fixture
+def upstream_plugin(tmp_path, monkeypatch):
+    commit = fake_upstream_repo(tmp_path / "fake-upstream")
+    site = tmp_path / "site"
+    (site / "gsb_tinyup").mkdir(parents=True)
+    (site / "gsb_tinyup" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    (site / "gsb_tinyup" / "deviations.yaml").write_text(yaml.safe_dump(
+        {"repository": f"file://{tmp_path}/fake-upstream", "commit": commit, "deviations": []}))
+    info = site / "gsb_tinyup-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gsb-tinyup\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[gs_bench.methods]\ntinyup = gsb_tinyup:SPEC\n\n"
+                                           "[gs_bench.upstream]\ntinyup = gsb_tinyup:RECIPE\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    from gs.methods.registry import METHODS
+
+    METHODS.refresh()
+    yield commit
+    METHODS.refresh()
+
+
+@pytest.mark.slow
+def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
+    commit = upstream_plugin
+    assert recipe_for("tinyup") is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    cfg = tiny_config(implementations=["ours", "upstream"], methods={"tinyup": None})
+    (work / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--cores", "2", "--configfile", str(work / "c.yaml"), cwd=work, timeout=1200)  # report too
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    up = work / "results/synthetic/tiny/tinyup~upstream/default"
+    stats = json.loads((up / "train_stats.json").read_text())
+    assert stats["implementation"] == f"upstream@{commit[:12]}" and stats["commit"] == commit
+    assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
+    argv = json.loads((up / "upstream_output" / "argv.json").read_text())
+    assert "--eval" in argv and argv[argv.index("--save_iterations") + 1] == str(cfg["iterations"])
+    metrics = json.loads((up / "metrics.json").read_text())
+    assert metrics["extra"]["implementation"] == f"upstream@{commit[:12]}" and metrics["num_gaussians"] == 200
+    ours = json.loads((work / "results/synthetic/tiny/tinyup/default/metrics.json").read_text())
+    assert ours["extra"]["implementation"] == "ours"
+    df = pd.read_csv(work / "results/tables/results.csv")
+    assert sorted(zip(df["method"], df["implementation"])) == [
+        ("tinyup", "ours"), ("tinyup~upstream", f"upstream@{commit[:12]}")]
+    assert "tinyup (upstream)" in (work / "results/tables/synthetic.md").read_text()
+    src = next((work / ".data/upstream").glob("*@*/src"))
+    assert src.joinpath("train.py").read_text().splitlines()[0] == "# build fix applied"
