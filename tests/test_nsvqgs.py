@@ -255,6 +255,7 @@ def test_codec_round_trip_is_bit_exact_and_renders_identically(tmp_path, entropy
     assert stats["quantization_source"] == "trained"
     assert stats["size_bytes"] == bitstream_size(tmp_path / "bs")
     assert stats["size_bytes_fixed_width"] == sum(stats["components_fixed_width"].values())
+    assert stats["size_bytes_paper_format"] == stats["size_bytes_fixed_width"]
     assert sum(stats["components"].values()) == stats["size_bytes"]
     d = NSVQCodec().decode(tmp_path / "bs")
     assert d.sh_degree == m.sh_degree
@@ -345,3 +346,26 @@ def test_nearest_kernel_choice(monkeypatch):
     monkeypatch.setenv("GS_NEAREST_KERNEL", "fast")
     with pytest.raises(ValueError, match="GS_NEAREST_KERNEL"):
         kernel_name(3)
+
+
+def test_paper_format_size_reaches_results_csv_and_tables(tmp_path):
+    """metrics.json's extra.size_bytes_paper_format -> results rows (bytes and MB) and the
+    table's "Size, paper layout" column; a codec without one (null) shows a dash."""
+    from gs.report.tables import collect_results, markdown_table
+
+    paths = []
+    for method, paper in (("nsvqgs", 9_720_000), ("hgsc", None)):
+        data = {"schema_version": 1, "dataset": "llff", "scene": "fern", "method": method, "variant": "default",
+                "seed": 0, "metrics": {"psnr": 25.0, "ssim": 0.8, "lpips": 0.2}, "size_bytes": 8_380_000,
+                "size_mb": 8.38, "num_gaussians": 1000, "timings": {},
+                "extra": {"size_bytes_paper_format": paper}}
+        path = tmp_path / method / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(__import__("json").dumps(data))
+        paths.append(path)
+    df = collect_results(paths)
+    row = df[df["method"] == "nsvqgs"].iloc[0]
+    assert row["size_bytes_paper_format"] == 9_720_000 and row["size_mb_paper"] == pytest.approx(9.72)
+    assert df[df["method"] == "hgsc"]["size_mb_paper"].isna().all()
+    md = markdown_table(df, "llff")
+    assert "Size, paper layout [MB]" in md and "9.72" in md

@@ -33,7 +33,9 @@ float32 xyz and opacity logits, the float32 codebooks and one index stream per a
 zlib, lzma, zstd and a static categorical ANS model, and the float arrays with the measured
 best of raw / zlib / lzma (+ byte shuffle) (:mod:`gs.codecs.entropy`); the statistics report
 both this size and the upstream fixed-width size (16 B/Gaussian + ceil(log2 K)-bit indices +
-raw codebooks, before upstream's zip). ``decode`` rebuilds a standard GaussianModel from the
+raw codebooks, before upstream's zip), the latter as ``size_bytes_paper_format``: upstream's
+save_quant layout (float32 positions and opacities, fixed-width indices, float32 npy/pth codebooks)
+counted as raw payload, without zip or file headers. ``decode`` rebuilds a standard GaussianModel from the
 file alone. Without training artifacts (a model from another method) the codec falls back to
 post-hoc k-means with the same codebook sizes.
 
@@ -518,6 +520,7 @@ class NSVQCodec(Codec):
             "size_bytes": size,
             "components": components,
             "size_bytes_fixed_width": sum(fixed.values()),
+            "size_bytes_paper_format": sum(fixed.values()),
             "components_fixed_width": fixed,
             "size_bytes_entropy_coded": size if self.entropy_coding else None,
             "index_coding": index_methods,
