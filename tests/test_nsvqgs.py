@@ -136,14 +136,31 @@ def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
 
-    # dead codes: mark every code but one unused -> all overwritten by (near) copies of it
+    # dead codes: mark every code but one unused -> all overwritten by copies of it; upstream's
+    # default: exact copies (1e-12 noise), Adam moments kept
+    cb_param = strat.codebooks["scales"]
+    moments = {m: ctx.optimizer.state[cb_param][m].clone() for m in ("exp_avg", "exp_avg_sq")}
+    before = cb_param.detach().clone()
     with torch.no_grad():
         strat.used["scales"].zero_()
         strat.used["scales"][3] = 100.0
     strat.replace_dead_codes(ctx, ctx.step + 10)
     cb = strat.codebooks["scales"].detach()
-    assert torch.allclose(cb, cb[3].expand_as(cb), atol=1e-2)
+    assert torch.allclose(cb, cb[3].expand_as(cb), rtol=0, atol=1e-9)
+    for m, v in moments.items():
+        assert torch.equal(ctx.optimizer.state[cb_param][m], v), m
+    # fresh_dead_codes: perturbed copies, moments of the replaced codes zeroed
+    strat.fresh_dead_codes = True
+    with torch.no_grad():
+        cb_param.copy_(before)  # a codebook with spread (the noise is relative to its std)
+        strat.used["scales"].zero_()
+        strat.used["scales"][0] = 100.0
+    strat.replace_dead_codes(ctx, ctx.step + 20)
+    cb = strat.codebooks["scales"].detach()
+    assert torch.allclose(cb, cb[0].expand_as(cb), atol=1e-2)
     assert len(torch.unique(cb, dim=0)) > 1  # perturbed copies, not exact duplicates
+    assert (ctx.optimizer.state[cb_param]["exp_avg"][1:] == 0).all()
+    assert (ctx.optimizer.state[cb_param]["exp_avg"][0] == moments["exp_avg"][0]).all()
     assert all(float(u.sum()) == 0 for u in strat.used.values())
 
     # frozen assignment + finalize: the model becomes C[idx], the artifacts hold both

@@ -41,11 +41,12 @@ post-hoc k-means with the same codebook sizes.
 
 Deliberate differences from upstream:
 
-- Dead-code replacement adds ``replace_noise_rel`` (1e-3) x the per-dimension std of the
-  codebook as noise. Upstream adds 1e-12 * N(0,1), below float32 resolution, so the copies
-  are exact duplicates that never win a nearest-code tie and the replacement has no effect
-  (spec §8.5); ``replace_noise_rel=0`` restores upstream's behaviour. The Adam moments of
-  replaced codes are zeroed (a fresh code).
+- Dead-code replacement follows upstream by default (the first used codes, repeated and
+  shuffled only when fewer are used than dead, + 1e-12 N(0,1), Adam moments kept). 1e-12 is
+  below float32 resolution, so the copies are exact duplicates that split only by chance
+  (spec §8.5); ``fresh_dead_codes=True`` instead draws used codes at random, adds
+  ``replace_noise_rel`` (1e-3) x the codebook's per-dimension std and zeroes the moments of
+  replaced codes (a fresh code).
 - As upstream, only the visible subset is quantized and rendered in the NSVQ phase. Without
   a current camera in the context (``ctx.camera``) every Gaussian is quantized and rendered.
 - The nearest-code search is a fused Triton kernel on CUDA (:mod:`gs.train.nearest`): the
@@ -104,7 +105,7 @@ class NSVQStrategy(BaselineStrategy):
     ``reg_start``, ``vq_start``, ``ft_start``, ``total_iterations``; ``lambda_reg``,
     ``prune_every``, ``reg_prune_opacity``; k-means ``kmeans_iters``, ``kmeans_tol``;
     ``codebook_lr_scale``; dead codes ``dead_threshold``, ``dead_fine_until``,
-    ``dead_fine_every``, ``dead_every``, ``replace_noise_rel``; ``visible_only``,
+    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``visible_only``,
     ``fine_tune``; codec-only ``entropy_coding`` (accepted and ignored here); the rest goes to
     the baseline's densification config."""
 
@@ -113,7 +114,8 @@ class NSVQStrategy(BaselineStrategy):
                  total_iterations: int = 45_000, lambda_reg: float = 1e-7, prune_every: int = 1000,
                  reg_prune_opacity: float = 0.005, kmeans_iters: int = 10, kmeans_tol: float = 1e-4,
                  codebook_lr_scale: float = 1.0, dead_threshold: float = 0.01, dead_fine_until: int = 22_000,
-                 dead_fine_every: int = 100, dead_every: int = 500, replace_noise_rel: float = 1e-3,
+                 dead_fine_every: int = 100, dead_every: int = 500, fresh_dead_codes: bool = False,
+                 replace_noise_rel: float = 1e-3,
                  visible_only: bool = True, fine_tune: bool = True, entropy_coding: bool = True,
                  **baseline_params: Any) -> None:
         super().__init__(**baseline_params)
@@ -130,7 +132,7 @@ class NSVQStrategy(BaselineStrategy):
         self.codebook_lr_scale = codebook_lr_scale
         self.dead_threshold, self.dead_fine_until = dead_threshold, dead_fine_until
         self.dead_fine_every, self.dead_every = dead_fine_every, dead_every
-        self.replace_noise_rel = replace_noise_rel
+        self.fresh_dead_codes, self.replace_noise_rel = bool(fresh_dead_codes), replace_noise_rel
         self.visible_only, self.fine_tune = visible_only, fine_tune
         # VQ state, kept out of self.state (whose N-row tensors the ops re-align; a K-row
         # codebook must never be sliced by a prune)
@@ -330,7 +332,9 @@ class NSVQStrategy(BaselineStrategy):
     @torch.no_grad()
     def replace_dead_codes(self, ctx: TrainContext, step: int) -> None:
         """Codes used on < dead_threshold of the iterations since the last check are
-        overwritten by randomly drawn used codes (+ small noise); counters reset (spec §3.4e)."""
+        overwritten by used codes (spec §3.4e): upstream's first used codes + 1e-12 noise with
+        the Adam moments kept, or with ``fresh_dead_codes`` random used codes + relative noise
+        with the moments zeroed; counters reset."""
         span = max(1, step - self.last_update)
         gen = self._generator(ctx)
         for key, cb in self.codebooks.items():
@@ -339,18 +343,19 @@ class NSVQStrategy(BaselineStrategy):
             alive = torch.nonzero(~dead, as_tuple=False).squeeze(1)
             if n_dead == 0 or alive.numel() == 0:
                 continue
-            reps = -(-n_dead // alive.numel())
-            pool = alive.repeat(reps)
-            pick = pool[torch.randperm(pool.numel(), generator=gen, device=gen.device).to(pool.device)[:n_dead]]
-            new = cb[pick].clone()
-            if self.replace_noise_rel > 0:
-                std = cb.std(0, keepdim=True).nan_to_num(0.0)
-                new += torch.randn(new.shape, generator=gen, device=gen.device).to(new.device) * std * self.replace_noise_rel
+            shuffle = self.fresh_dead_codes or alive.numel() < n_dead
+            pool = alive.repeat(-(-n_dead // alive.numel()))
+            if shuffle:
+                pool = pool[torch.randperm(pool.numel(), generator=gen, device=gen.device).to(pool.device)]
+            new = cb[pool[:n_dead]].clone()
+            noise = torch.randn(new.shape, generator=gen, device=gen.device).to(new.device)
+            if self.fresh_dead_codes:
+                new += noise * cb.std(0, keepdim=True).nan_to_num(0.0) * self.replace_noise_rel
             else:  # upstream: 1e-12 * N(0,1) (no effect in float32)
-                new += torch.randn(new.shape, generator=gen, device=gen.device).to(new.device) * 1e-12
+                new += noise * 1e-12
             cb[dead] = new
             st = ctx.optimizer.state.get(cb)
-            if st:
+            if st and self.fresh_dead_codes:
                 for mom in ("exp_avg", "exp_avg_sq"):
                     if mom in st:
                         st[mom][dead] = 0
