@@ -117,6 +117,7 @@ def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     ctx.step = ctx.at(20_000)  # started at the VQ start (e.g. from a checkpoint): codebooks built now
     strat.initialize(ctx)
     names = {g["name"] for g in ctx.optimizer.param_groups}
+    assert [g["lr"] for g in ctx.optimizer.param_groups if g["name"] == "opacities"] == [0.05]  # upstream's
     assert {"codebook.scales", "codebook.quats", "codebook.sh0", "codebook.shN"} <= names
     assert strat.codebooks["shN"].shape == (8, 45)
 

@@ -55,8 +55,9 @@ Deliberate differences from upstream:
   drawn rows with a small jitter (upstream would fail); only tiny test scenes hit this.
 - Codebook learning rates are the Trainer's lrs of the same attributes (equal to upstream's
   codebook lrs: scale 5e-3, rotation 1e-3, DC 2.5e-3, rest 1.25e-4).
-- Opacity lr and the rest of the 3DGS recipe are the Trainer's (2024 code, opacity lr
-  0.025; upstream NSVQ-GS forks the 2023 code, 0.05).
+- ``opacity_lr`` (0.05, upstream's, from its 2023 3DGS fork) is set on the optimizer when the
+  strategy starts; a run that starts from the baseline's 15k checkpoint keeps the baseline's
+  prefix (opacity lr 0.025, the Trainer's): a listed deviation (deviations/nsvqgs.yaml).
 - The bitstream is one checksummed container instead of a zip of ply/bin/npy/pth files, and
   (beyond the paper, reported separately) its index streams are entropy coded.
 """
@@ -72,8 +73,8 @@ import torch
 from gs.codecs import vq
 from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.container import Container, write_container_set
-from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
-from gs.codecs.vq import attr_matrix, matrix_to_param, noise_substitute, take_rows
+from gs.codecs.entropy import compress_bytes, decode_symbols, encode_symbols, symbols_method
+from gs.codecs.vq import attr_matrix, fixed_width_bytes, matrix_to_param, noise_substitute, take_rows
 from gs.methods.baseline import DENSIFY_PARAMS, BaselineStrategy
 from gs.methods.registry import MethodSpec, param_schema
 from gs.model import GaussianModel, num_sh_bases
@@ -105,7 +106,7 @@ class NSVQStrategy(BaselineStrategy):
     ``reg_start``, ``vq_start``, ``ft_start``, ``total_iterations``; ``lambda_reg``,
     ``prune_every``, ``reg_prune_opacity``; k-means ``kmeans_iters``, ``kmeans_tol``;
     ``codebook_lr_scale``; dead codes ``dead_threshold``, ``dead_fine_until``,
-    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``visible_only``,
+    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``opacity_lr``; ``visible_only``,
     ``fine_tune``; codec-only ``entropy_coding`` (accepted and ignored here); the rest goes to
     the baseline's densification config."""
 
@@ -115,7 +116,7 @@ class NSVQStrategy(BaselineStrategy):
                  reg_prune_opacity: float = 0.005, kmeans_iters: int = 10, kmeans_tol: float = 1e-4,
                  codebook_lr_scale: float = 1.0, dead_threshold: float = 0.01, dead_fine_until: int = 22_000,
                  dead_fine_every: int = 100, dead_every: int = 500, fresh_dead_codes: bool = False,
-                 replace_noise_rel: float = 1e-3,
+                 replace_noise_rel: float = 1e-3, opacity_lr: float = 0.05,
                  visible_only: bool = True, fine_tune: bool = True, entropy_coding: bool = True,
                  **baseline_params: Any) -> None:
         super().__init__(**baseline_params)
@@ -133,6 +134,7 @@ class NSVQStrategy(BaselineStrategy):
         self.dead_threshold, self.dead_fine_until = dead_threshold, dead_fine_until
         self.dead_fine_every, self.dead_every = dead_fine_every, dead_every
         self.fresh_dead_codes, self.replace_noise_rel = bool(fresh_dead_codes), replace_noise_rel
+        self.opacity_lr = opacity_lr
         self.visible_only, self.fine_tune = visible_only, fine_tune
         # VQ state, kept out of self.state (whose N-row tensors the ops re-align; a K-row
         # codebook must never be sliced by a prune)
@@ -172,6 +174,9 @@ class NSVQStrategy(BaselineStrategy):
 
     def initialize(self, ctx: TrainContext) -> None:
         super().initialize(ctx)
+        for g in ctx.optimizer.param_groups:  # upstream's opacity lr from here on
+            if g.get("name") == "opacities":
+                g["lr"] = self.opacity_lr
         if self.codebooks:
             self._attach_codebooks(ctx)
         elif ctx.step >= ctx.at(self.vq_start):  # resumed at/after the VQ start without codebooks
@@ -434,16 +439,6 @@ class NSVQStrategy(BaselineStrategy):
 
 
 # ---------------------------------------------------------------------------- codec
-def _fixed_width_bytes(n: int, sizes: dict[str, tuple[int, int]]) -> dict[str, int]:
-    """Upstream's payload (spec §5): float32 xyz + opacity, ceil(log2 K)-bit indices per
-    attribute (each stream byte-padded), raw float32 codebooks; no container, no zip."""
-    out = {"means": 12 * n, "opacities": 4 * n}
-    for key, (k, d) in sizes.items():
-        out[f"index.{key}"] = (n * bits_for(k) + 7) // 8
-        out[f"codebook.{key}"] = 4 * k * d
-    return out
-
-
 class NSVQCodec(Codec):
     """Bitstream of NSVQ-GS (see the module docstring). Parameters: ``k_scale``,
     ``k_rotation``, ``k_dc``, ``k_sh`` (used only when the model comes without trained
@@ -520,7 +515,7 @@ class NSVQCodec(Codec):
         size = write_container_set({path: (arrays, meta)})[str(path)]
         components = {name: len(v) if isinstance(v, bytes) else int(v.nbytes) for name, v in arrays.items()}
         components["container_header"] = size - sum(components.values())
-        fixed = _fixed_width_bytes(n, {k: (v["k"], v["dim"]) for k, v in attrs_meta.items()})
+        fixed = fixed_width_bytes(n, {k: (v["k"], v["dim"]) for k, v in attrs_meta.items()})
         return {
             "size_bytes": size,
             "components": components,
@@ -585,7 +580,7 @@ SPEC = MethodSpec(
         vq_start=(0, None), ft_start=(0, None), total_iterations=(1, None), lambda_reg=(0, None),
         prune_every=(1, None), reg_prune_opacity=(0, 1), kmeans_iters=(1, None), kmeans_tol=(0, None),
         codebook_lr_scale=(0, None), dead_threshold=(0, None), dead_fine_until=(0, None),
-        dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None),
+        dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None), opacity_lr=(0, None),
     ),
     init_from_baseline_at=15_000,
     # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec
