@@ -1,6 +1,8 @@
 """NSVQ-GS: noise substitution, codebook learning, the strategy's phases, the codec's
 bit-exact round trip and its corruption handling, and one short training run (CPU)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -109,6 +111,23 @@ def test_nearest_code_matches_cdist_and_kmeans_converges():
 
 
 # ---------------------------------------------------------------------------- strategy
+def test_fresh_start_clamps_initial_scales_as_upstream():
+    """At step 0 the log-scales are clamped to log(2) (squared NN distance <= 4, upstream);
+    a start from a checkpoint (step > 0) leaves them as they are."""
+    model = random_model()
+    with torch.no_grad():
+        model.params["scales"][:5] = 3.0
+    ctx = make_ctx(model, iterations=300)
+    ctx.step = 0
+    NSVQStrategy(**SMALL_K).initialize(ctx)
+    assert float(model.params["scales"].detach().max()) == pytest.approx(math.log(2.0))
+    with torch.no_grad():
+        model.params["scales"][:5] = 3.0
+    ctx.step = 10
+    NSVQStrategy(**SMALL_K).initialize(ctx)
+    assert float(model.params["scales"].detach().max()) == 3.0
+
+
 def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     model = random_model()
     ctx = make_ctx(model, iterations=300)

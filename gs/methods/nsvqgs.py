@@ -64,6 +64,7 @@ Deliberate differences from upstream:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ class NSVQStrategy(BaselineStrategy):
     ``reg_start``, ``vq_start``, ``ft_start``, ``total_iterations``; ``lambda_reg``,
     ``prune_every``, ``reg_prune_opacity``; k-means ``kmeans_iters``, ``kmeans_tol``;
     ``codebook_lr_scale``; dead codes ``dead_threshold``, ``dead_fine_until``,
-    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``opacity_lr``; ``visible_only``,
+    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``opacity_lr``; ``init_max_dist2``; ``visible_only``,
     ``fine_tune``; codec-only ``entropy_coding`` (accepted and ignored here); the rest goes to
     the baseline's densification config."""
 
@@ -116,7 +117,7 @@ class NSVQStrategy(BaselineStrategy):
                  reg_prune_opacity: float = 0.005, kmeans_iters: int = 10, kmeans_tol: float = 1e-4,
                  codebook_lr_scale: float = 1.0, dead_threshold: float = 0.01, dead_fine_until: int = 22_000,
                  dead_fine_every: int = 100, dead_every: int = 500, fresh_dead_codes: bool = False,
-                 replace_noise_rel: float = 1e-3, opacity_lr: float = 0.05,
+                 replace_noise_rel: float = 1e-3, opacity_lr: float = 0.05, init_max_dist2: float = 4.0,
                  visible_only: bool = True, fine_tune: bool = True, entropy_coding: bool = True,
                  **baseline_params: Any) -> None:
         super().__init__(**baseline_params)
@@ -134,7 +135,7 @@ class NSVQStrategy(BaselineStrategy):
         self.dead_threshold, self.dead_fine_until = dead_threshold, dead_fine_until
         self.dead_fine_every, self.dead_every = dead_fine_every, dead_every
         self.fresh_dead_codes, self.replace_noise_rel = bool(fresh_dead_codes), replace_noise_rel
-        self.opacity_lr = opacity_lr
+        self.opacity_lr, self.init_max_dist2 = opacity_lr, init_max_dist2
         self.visible_only, self.fine_tune = visible_only, fine_tune
         # VQ state, kept out of self.state (whose N-row tensors the ops re-align; a K-row
         # codebook must never be sliced by a prune)
@@ -177,6 +178,8 @@ class NSVQStrategy(BaselineStrategy):
         for g in ctx.optimizer.param_groups:  # upstream's opacity lr from here on
             if g.get("name") == "opacities":
                 g["lr"] = self.opacity_lr
+        if ctx.step == 0:  # a fresh start: upstream clamps the initial squared NN distance
+            ctx.model.params["scales"].data.clamp_(max=0.5 * math.log(self.init_max_dist2))
         if self.codebooks:
             self._attach_codebooks(ctx)
         elif ctx.step >= ctx.at(self.vq_start):  # resumed at/after the VQ start without codebooks
@@ -581,6 +584,7 @@ SPEC = MethodSpec(
         prune_every=(1, None), reg_prune_opacity=(0, 1), kmeans_iters=(1, None), kmeans_tol=(0, None),
         codebook_lr_scale=(0, None), dead_threshold=(0, None), dead_fine_until=(0, None),
         dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None), opacity_lr=(0, None),
+        init_max_dist2=(1e-12, None),
     ),
     init_from_baseline_at=15_000,
     # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec
