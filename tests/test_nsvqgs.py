@@ -1,6 +1,8 @@
 """NSVQ-GS: noise substitution, codebook learning, the strategy's phases, the codec's
 bit-exact round trip and its corruption handling, and one short training run (CPU)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -109,6 +111,23 @@ def test_nearest_code_matches_cdist_and_kmeans_converges():
 
 
 # ---------------------------------------------------------------------------- strategy
+def test_fresh_start_clamps_initial_scales_as_upstream():
+    """At step 0 the log-scales are clamped to log(2) (squared NN distance <= 4, upstream);
+    a start from a checkpoint (step > 0) leaves them as they are."""
+    model = random_model()
+    with torch.no_grad():
+        model.params["scales"][:5] = 3.0
+    ctx = make_ctx(model, iterations=300)
+    ctx.step = 0
+    NSVQStrategy(**SMALL_K).initialize(ctx)
+    assert float(model.params["scales"].detach().max()) == pytest.approx(math.log(2.0))
+    with torch.no_grad():
+        model.params["scales"][:5] = 3.0
+    ctx.step = 10
+    NSVQStrategy(**SMALL_K).initialize(ctx)
+    assert float(model.params["scales"].detach().max()) == 3.0
+
+
 def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     model = random_model()
     ctx = make_ctx(model, iterations=300)
@@ -117,6 +136,7 @@ def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     ctx.step = ctx.at(20_000)  # started at the VQ start (e.g. from a checkpoint): codebooks built now
     strat.initialize(ctx)
     names = {g["name"] for g in ctx.optimizer.param_groups}
+    assert [g["lr"] for g in ctx.optimizer.param_groups if g["name"] == "opacities"] == [0.05]  # upstream's
     assert {"codebook.scales", "codebook.quats", "codebook.sh0", "codebook.shN"} <= names
     assert strat.codebooks["shN"].shape == (8, 45)
 
@@ -136,14 +156,31 @@ def test_strategy_vq_phase_gradients_dead_codes_and_finalize():
     ctx.optimizer.step()
     ctx.optimizer.zero_grad(set_to_none=True)
 
-    # dead codes: mark every code but one unused -> all overwritten by (near) copies of it
+    # dead codes: mark every code but one unused -> all overwritten by copies of it; upstream's
+    # default: exact copies (1e-12 noise), Adam moments kept
+    cb_param = strat.codebooks["scales"]
+    moments = {m: ctx.optimizer.state[cb_param][m].clone() for m in ("exp_avg", "exp_avg_sq")}
+    before = cb_param.detach().clone()
     with torch.no_grad():
         strat.used["scales"].zero_()
         strat.used["scales"][3] = 100.0
     strat.replace_dead_codes(ctx, ctx.step + 10)
     cb = strat.codebooks["scales"].detach()
-    assert torch.allclose(cb, cb[3].expand_as(cb), atol=1e-2)
+    assert torch.allclose(cb, cb[3].expand_as(cb), rtol=0, atol=1e-9)
+    for m, v in moments.items():
+        assert torch.equal(ctx.optimizer.state[cb_param][m], v), m
+    # fresh_dead_codes: perturbed copies, moments of the replaced codes zeroed
+    strat.fresh_dead_codes = True
+    with torch.no_grad():
+        cb_param.copy_(before)  # a codebook with spread (the noise is relative to its std)
+        strat.used["scales"].zero_()
+        strat.used["scales"][0] = 100.0
+    strat.replace_dead_codes(ctx, ctx.step + 20)
+    cb = strat.codebooks["scales"].detach()
+    assert torch.allclose(cb, cb[0].expand_as(cb), atol=1e-2)
     assert len(torch.unique(cb, dim=0)) > 1  # perturbed copies, not exact duplicates
+    assert (ctx.optimizer.state[cb_param]["exp_avg"][1:] == 0).all()
+    assert (ctx.optimizer.state[cb_param]["exp_avg"][0] == moments["exp_avg"][0]).all()
     assert all(float(u.sum()) == 0 for u in strat.used.values())
 
     # frozen assignment + finalize: the model becomes C[idx], the artifacts hold both
@@ -255,6 +292,7 @@ def test_codec_round_trip_is_bit_exact_and_renders_identically(tmp_path, entropy
     assert stats["quantization_source"] == "trained"
     assert stats["size_bytes"] == bitstream_size(tmp_path / "bs")
     assert stats["size_bytes_fixed_width"] == sum(stats["components_fixed_width"].values())
+    assert stats["size_bytes_paper_format"] == stats["size_bytes_fixed_width"]
     assert sum(stats["components"].values()) == stats["size_bytes"]
     d = NSVQCodec().decode(tmp_path / "bs")
     assert d.sh_degree == m.sh_degree
@@ -345,3 +383,26 @@ def test_nearest_kernel_choice(monkeypatch):
     monkeypatch.setenv("GS_NEAREST_KERNEL", "fast")
     with pytest.raises(ValueError, match="GS_NEAREST_KERNEL"):
         kernel_name(3)
+
+
+def test_paper_format_size_reaches_results_csv_and_tables(tmp_path):
+    """metrics.json's extra.size_bytes_paper_format -> results rows (bytes and MB) and the
+    table's "Size, paper layout" column; a codec without one (null) shows a dash."""
+    from gs.report.tables import collect_results, markdown_table
+
+    paths = []
+    for method, paper in (("nsvqgs", 9_720_000), ("hgsc", None)):
+        data = {"schema_version": 1, "dataset": "llff", "scene": "fern", "method": method, "variant": "default",
+                "seed": 0, "metrics": {"psnr": 25.0, "ssim": 0.8, "lpips": 0.2}, "size_bytes": 8_380_000,
+                "size_mb": 8.38, "num_gaussians": 1000, "timings": {},
+                "extra": {"size_bytes_paper_format": paper}}
+        path = tmp_path / method / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(__import__("json").dumps(data))
+        paths.append(path)
+    df = collect_results(paths)
+    row = df[df["method"] == "nsvqgs"].iloc[0]
+    assert row["size_bytes_paper_format"] == 9_720_000 and row["size_mb_paper"] == pytest.approx(9.72)
+    assert df[df["method"] == "hgsc"]["size_mb_paper"].isna().all()
+    md = markdown_table(df, "llff")
+    assert "Size, paper layout [MB]" in md and "9.72" in md

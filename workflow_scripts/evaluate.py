@@ -30,6 +30,9 @@ with _setup.logged(snakemake):  # noqa: F821
         size_bytes, size_reason = codec["size_bytes"], "bitstream bytes (every file the decoder reads)"
         extra["encode_seconds"] = codec.get("encode_seconds")
         extra["decode_seconds"] = codec.get("decode_seconds")
+        for k in ("size_bytes_paper_format", "size_bytes_paper_format_reason"):
+            if k in codec:
+                extra[k] = codec[k]
         inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
     evaluate_model(
         model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run,

@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 
+from gs.codecs.entropy import bits_for
 from gs.model import num_sh_bases
 
 
@@ -77,4 +78,14 @@ def kmeans(x: torch.Tensor, k: int, assign: Callable[[torch.Tensor, torch.Tensor
     return c
 
 
-__all__ = ["attr_matrix", "matrix_to_param", "take_rows", "noise_substitute", "kmeans"]
+def fixed_width_bytes(n: int, sizes: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """NSVQ-GS upstream's stored payload (its paper layout): float32 xyz + opacity, ceil(log2 K)-bit indices per
+    attribute (each stream byte-padded), raw float32 codebooks; no container, no zip."""
+    out = {"means": 12 * n, "opacities": 4 * n}
+    for key, (k, d) in sizes.items():
+        out[f"index.{key}"] = (n * bits_for(k) + 7) // 8
+        out[f"codebook.{key}"] = 4 * k * d
+    return out
+
+
+__all__ = ["fixed_width_bytes", "attr_matrix", "matrix_to_param", "take_rows", "noise_substitute", "kmeans"]

@@ -342,6 +342,8 @@ class HGSCCodec(Codec):
         counts = {name: int((labels == i).sum()) for i, name in enumerate(("anchors", "lod1", "lod2"))}
         stats.update({
             "size_bytes": int(sum(sizes.values())),
+            "size_bytes_paper_format": None,
+            "size_bytes_paper_format_reason": "the paper codes geometry and RAHT with MPEG TMC13, which we do not run",
             "components": sizes,
             "num_gaussians": n,
             "partition": counts,

@@ -33,17 +33,20 @@ float32 xyz and opacity logits, the float32 codebooks and one index stream per a
 zlib, lzma, zstd and a static categorical ANS model, and the float arrays with the measured
 best of raw / zlib / lzma (+ byte shuffle) (:mod:`gs.codecs.entropy`); the statistics report
 both this size and the upstream fixed-width size (16 B/Gaussian + ceil(log2 K)-bit indices +
-raw codebooks, before upstream's zip). ``decode`` rebuilds a standard GaussianModel from the
+raw codebooks, before upstream's zip), the latter as ``size_bytes_paper_format``: upstream's
+save_quant layout (float32 positions and opacities, fixed-width indices, float32 npy/pth codebooks)
+counted as raw payload, without zip or file headers. ``decode`` rebuilds a standard GaussianModel from the
 file alone. Without training artifacts (a model from another method) the codec falls back to
 post-hoc k-means with the same codebook sizes.
 
 Deliberate differences from upstream:
 
-- Dead-code replacement adds ``replace_noise_rel`` (1e-3) x the per-dimension std of the
-  codebook as noise. Upstream adds 1e-12 * N(0,1), below float32 resolution, so the copies
-  are exact duplicates that never win a nearest-code tie and the replacement has no effect
-  (spec §8.5); ``replace_noise_rel=0`` restores upstream's behaviour. The Adam moments of
-  replaced codes are zeroed (a fresh code).
+- Dead-code replacement follows upstream by default (the first used codes, repeated and
+  shuffled only when fewer are used than dead, + 1e-12 N(0,1), Adam moments kept). 1e-12 is
+  below float32 resolution, so the copies are exact duplicates that split only by chance
+  (spec §8.5); ``fresh_dead_codes=True`` instead draws used codes at random, adds
+  ``replace_noise_rel`` (1e-3) x the codebook's per-dimension std and zeroes the moments of
+  replaced codes (a fresh code).
 - As upstream, only the visible subset is quantized and rendered in the NSVQ phase. Without
   a current camera in the context (``ctx.camera``) every Gaussian is quantized and rendered.
 - The nearest-code search is a fused Triton kernel on CUDA (:mod:`gs.train.nearest`): the
@@ -52,14 +55,16 @@ Deliberate differences from upstream:
   drawn rows with a small jitter (upstream would fail); only tiny test scenes hit this.
 - Codebook learning rates are the Trainer's lrs of the same attributes (equal to upstream's
   codebook lrs: scale 5e-3, rotation 1e-3, DC 2.5e-3, rest 1.25e-4).
-- Opacity lr and the rest of the 3DGS recipe are the Trainer's (2024 code, opacity lr
-  0.025; upstream NSVQ-GS forks the 2023 code, 0.05).
+- ``opacity_lr`` (0.05, upstream's, from its 2023 3DGS fork) is set on the optimizer when the
+  strategy starts; a run that starts from the baseline's 15k checkpoint keeps the baseline's
+  prefix (opacity lr 0.025, the Trainer's): a listed deviation (deviations/nsvqgs.yaml).
 - The bitstream is one checksummed container instead of a zip of ply/bin/npy/pth files, and
   (beyond the paper, reported separately) its index streams are entropy coded.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +74,8 @@ import torch
 from gs.codecs import vq
 from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.container import Container, write_container_set
-from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
-from gs.codecs.vq import attr_matrix, matrix_to_param, noise_substitute, take_rows
+from gs.codecs.entropy import compress_bytes, decode_symbols, encode_symbols, symbols_method
+from gs.codecs.vq import attr_matrix, fixed_width_bytes, matrix_to_param, noise_substitute, take_rows
 from gs.methods.baseline import DENSIFY_PARAMS, BaselineStrategy
 from gs.methods.registry import MethodSpec, param_schema
 from gs.model import GaussianModel, num_sh_bases
@@ -102,7 +107,7 @@ class NSVQStrategy(BaselineStrategy):
     ``reg_start``, ``vq_start``, ``ft_start``, ``total_iterations``; ``lambda_reg``,
     ``prune_every``, ``reg_prune_opacity``; k-means ``kmeans_iters``, ``kmeans_tol``;
     ``codebook_lr_scale``; dead codes ``dead_threshold``, ``dead_fine_until``,
-    ``dead_fine_every``, ``dead_every``, ``replace_noise_rel``; ``visible_only``,
+    ``dead_fine_every``, ``dead_every``, ``fresh_dead_codes``, ``replace_noise_rel``; ``opacity_lr``; ``init_max_dist2``; ``visible_only``,
     ``fine_tune``; codec-only ``entropy_coding`` (accepted and ignored here); the rest goes to
     the baseline's densification config."""
 
@@ -111,7 +116,8 @@ class NSVQStrategy(BaselineStrategy):
                  total_iterations: int = 45_000, lambda_reg: float = 1e-7, prune_every: int = 1000,
                  reg_prune_opacity: float = 0.005, kmeans_iters: int = 10, kmeans_tol: float = 1e-4,
                  codebook_lr_scale: float = 1.0, dead_threshold: float = 0.01, dead_fine_until: int = 22_000,
-                 dead_fine_every: int = 100, dead_every: int = 500, replace_noise_rel: float = 1e-3,
+                 dead_fine_every: int = 100, dead_every: int = 500, fresh_dead_codes: bool = False,
+                 replace_noise_rel: float = 1e-3, opacity_lr: float = 0.05, init_max_dist2: float = 4.0,
                  visible_only: bool = True, fine_tune: bool = True, entropy_coding: bool = True,
                  **baseline_params: Any) -> None:
         super().__init__(**baseline_params)
@@ -128,7 +134,8 @@ class NSVQStrategy(BaselineStrategy):
         self.codebook_lr_scale = codebook_lr_scale
         self.dead_threshold, self.dead_fine_until = dead_threshold, dead_fine_until
         self.dead_fine_every, self.dead_every = dead_fine_every, dead_every
-        self.replace_noise_rel = replace_noise_rel
+        self.fresh_dead_codes, self.replace_noise_rel = bool(fresh_dead_codes), replace_noise_rel
+        self.opacity_lr, self.init_max_dist2 = opacity_lr, init_max_dist2
         self.visible_only, self.fine_tune = visible_only, fine_tune
         # VQ state, kept out of self.state (whose N-row tensors the ops re-align; a K-row
         # codebook must never be sliced by a prune)
@@ -168,6 +175,11 @@ class NSVQStrategy(BaselineStrategy):
 
     def initialize(self, ctx: TrainContext) -> None:
         super().initialize(ctx)
+        for g in ctx.optimizer.param_groups:  # upstream's opacity lr from here on
+            if g.get("name") == "opacities":
+                g["lr"] = self.opacity_lr
+        if ctx.step == 0:  # a fresh start: upstream clamps the initial squared NN distance
+            ctx.model.params["scales"].data.clamp_(max=0.5 * math.log(self.init_max_dist2))
         if self.codebooks:
             self._attach_codebooks(ctx)
         elif ctx.step >= ctx.at(self.vq_start):  # resumed at/after the VQ start without codebooks
@@ -328,7 +340,9 @@ class NSVQStrategy(BaselineStrategy):
     @torch.no_grad()
     def replace_dead_codes(self, ctx: TrainContext, step: int) -> None:
         """Codes used on < dead_threshold of the iterations since the last check are
-        overwritten by randomly drawn used codes (+ small noise); counters reset (spec §3.4e)."""
+        overwritten by used codes (spec §3.4e): upstream's first used codes + 1e-12 noise with
+        the Adam moments kept, or with ``fresh_dead_codes`` random used codes + relative noise
+        with the moments zeroed; counters reset."""
         span = max(1, step - self.last_update)
         gen = self._generator(ctx)
         for key, cb in self.codebooks.items():
@@ -337,18 +351,19 @@ class NSVQStrategy(BaselineStrategy):
             alive = torch.nonzero(~dead, as_tuple=False).squeeze(1)
             if n_dead == 0 or alive.numel() == 0:
                 continue
-            reps = -(-n_dead // alive.numel())
-            pool = alive.repeat(reps)
-            pick = pool[torch.randperm(pool.numel(), generator=gen, device=gen.device).to(pool.device)[:n_dead]]
-            new = cb[pick].clone()
-            if self.replace_noise_rel > 0:
-                std = cb.std(0, keepdim=True).nan_to_num(0.0)
-                new += torch.randn(new.shape, generator=gen, device=gen.device).to(new.device) * std * self.replace_noise_rel
+            shuffle = self.fresh_dead_codes or alive.numel() < n_dead
+            pool = alive.repeat(-(-n_dead // alive.numel()))
+            if shuffle:
+                pool = pool[torch.randperm(pool.numel(), generator=gen, device=gen.device).to(pool.device)]
+            new = cb[pool[:n_dead]].clone()
+            noise = torch.randn(new.shape, generator=gen, device=gen.device).to(new.device)
+            if self.fresh_dead_codes:
+                new += noise * cb.std(0, keepdim=True).nan_to_num(0.0) * self.replace_noise_rel
             else:  # upstream: 1e-12 * N(0,1) (no effect in float32)
-                new += torch.randn(new.shape, generator=gen, device=gen.device).to(new.device) * 1e-12
+                new += noise * 1e-12
             cb[dead] = new
             st = ctx.optimizer.state.get(cb)
-            if st:
+            if st and self.fresh_dead_codes:
                 for mom in ("exp_avg", "exp_avg_sq"):
                     if mom in st:
                         st[mom][dead] = 0
@@ -427,16 +442,6 @@ class NSVQStrategy(BaselineStrategy):
 
 
 # ---------------------------------------------------------------------------- codec
-def _fixed_width_bytes(n: int, sizes: dict[str, tuple[int, int]]) -> dict[str, int]:
-    """Upstream's payload (spec §5): float32 xyz + opacity, ceil(log2 K)-bit indices per
-    attribute (each stream byte-padded), raw float32 codebooks; no container, no zip."""
-    out = {"means": 12 * n, "opacities": 4 * n}
-    for key, (k, d) in sizes.items():
-        out[f"index.{key}"] = (n * bits_for(k) + 7) // 8
-        out[f"codebook.{key}"] = 4 * k * d
-    return out
-
-
 class NSVQCodec(Codec):
     """Bitstream of NSVQ-GS (see the module docstring). Parameters: ``k_scale``,
     ``k_rotation``, ``k_dc``, ``k_sh`` (used only when the model comes without trained
@@ -513,11 +518,12 @@ class NSVQCodec(Codec):
         size = write_container_set({path: (arrays, meta)})[str(path)]
         components = {name: len(v) if isinstance(v, bytes) else int(v.nbytes) for name, v in arrays.items()}
         components["container_header"] = size - sum(components.values())
-        fixed = _fixed_width_bytes(n, {k: (v["k"], v["dim"]) for k, v in attrs_meta.items()})
+        fixed = fixed_width_bytes(n, {k: (v["k"], v["dim"]) for k, v in attrs_meta.items()})
         return {
             "size_bytes": size,
             "components": components,
             "size_bytes_fixed_width": sum(fixed.values()),
+            "size_bytes_paper_format": sum(fixed.values()),
             "components_fixed_width": fixed,
             "size_bytes_entropy_coded": size if self.entropy_coding else None,
             "index_coding": index_methods,
@@ -577,7 +583,8 @@ SPEC = MethodSpec(
         vq_start=(0, None), ft_start=(0, None), total_iterations=(1, None), lambda_reg=(0, None),
         prune_every=(1, None), reg_prune_opacity=(0, 1), kmeans_iters=(1, None), kmeans_tol=(0, None),
         codebook_lr_scale=(0, None), dead_threshold=(0, None), dead_fine_until=(0, None),
-        dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None),
+        dead_fine_every=(1, None), dead_every=(1, None), replace_noise_rel=(0, None), opacity_lr=(0, None),
+        init_max_dist2=(1e-12, None),
     ),
     init_from_baseline_at=15_000,
     # the RD sweep: codebook sizes scale / rotation / DC colour / SH rest (strategy + codec

@@ -99,7 +99,7 @@ def rd_figure(agg: pd.DataFrame, dataset: str, paper: pd.DataFrame | None = None
         ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("Size [MB] (log scale, MB = 10$^6$ bytes)", fontsize=8)
+        ax.set_xlabel("Size [MB], bytes our decoder reads (log, MB = 10$^6$ B)", fontsize=8)
         ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
