@@ -184,6 +184,23 @@ def cmd_methods(args: argparse.Namespace) -> None:
                       f"effect: {d.effect}")
 
 
+def cmd_upstream_export(args: argparse.Namespace) -> None:
+    from gs.methods.registry import get_method
+    from gs.upstream.recipes import recipes
+    from gs.upstream.runner import UpstreamError, export_sources
+
+    pins = {}
+    for method in args.methods or sorted(recipes()):
+        fid = get_method(method).fidelity
+        if method not in recipes() or fid is None:
+            raise ValueError(f"method '{method}' has no upstream recipe and pinned repository")
+        pins[method] = (fid.repository, fid.commit)
+    try:
+        export_sources(args.dest, pins)
+    except UpstreamError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m gs", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -257,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deviations", action="store_true",
                    help="also list each method's upstream code (pinned commit) and our deviations from it")
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("upstream-export",
+                       help="clone the authors' code at the pinned commits into a folder (upstream_sources "
+                            "of a machine without internet)")
+    p.add_argument("dest")
+    p.add_argument("methods", nargs="*", help="method ids (default: every method with an upstream recipe)")
+    p.set_defaults(func=cmd_upstream_export)
     return ap
 
 

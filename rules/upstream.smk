@@ -3,12 +3,30 @@
 # those. It writes the same two files as our training rules, in "{method}~upstream/{variant}"
 # folders, so the evaluate rule scores them like any other run. The clone and the built
 # extensions are cached under {data_dir}/upstream/ (per commit, and per CUDA/torch version).
+# build_upstream sets the checkout up and compiles its extensions apart from training, so a
+# compile never holds a GPU slot; offline machines take the sources from upstream_sources.
+
+
+rule build_upstream:
+    output:
+        f"{DATA}/upstream/built/{{umethod}}.json",
+    params:
+        cache=f"{DATA}/upstream",
+        sources=config.get("upstream_sources"),
+    log:
+        f"{LOGS}/build_upstream/{{umethod}}.log",
+    threads: 4
+    conda:
+        GPU_ENV
+    script:
+        "../workflow_scripts/build_upstream.py"
 
 
 rule train_upstream:
     input:
         scene=rules.prepare_scene.output[0],
         baseline=baseline_stats,
+        built=f"{DATA}/upstream/built/{{umethod}}.json",
     output:
         model=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/point_cloud.ply",
         stats=f"{RESULTS}/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}/train_stats.json",
@@ -17,6 +35,7 @@ rule train_upstream:
         from_baseline=baseline_params,
         settings=train_settings,
         cache=f"{DATA}/upstream",
+        sources=config.get("upstream_sources"),
     log:
         f"{LOGS}/train/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}.log",
     benchmark:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -158,6 +159,32 @@ def test_fixes_unpack_then_patch_once(tmp_path):
         runner.apply_fixes(tmp_path, Recipe("x", unpack=("gone.zip",)))
 
 
+def test_replacing_fix_applies_once_and_fails_when_the_text_moved(tmp_path):
+    (tmp_path / "model.py").write_text("x = nn.Parameter(v, requires_grad=self.train_sk)\n")
+    fix = SourceFix("model.py", "requires_grad=self.train_sk", replace="requires_grad=True")
+    runner.apply_fixes(tmp_path, Recipe("x", fixes=(fix,)))
+    runner.apply_fixes(tmp_path, Recipe("x", fixes=(fix,)))  # idempotent
+    assert (tmp_path / "model.py").read_text() == "x = nn.Parameter(v, requires_grad=True)\n"
+    (tmp_path / "model.py").write_text("something else\n")
+    with pytest.raises(runner.UpstreamError, match="model.py at HEAD does not contain"):
+        runner.apply_fixes(tmp_path, Recipe("x", fixes=(fix,)))
+
+
+def test_offline_sources_export_then_checkout_without_the_repository(tmp_path):
+    commit = fake_upstream_repo(tmp_path / "repo")
+    url = f"file://{tmp_path}/repo"
+    runner.export_sources(tmp_path / "sources", {"x": (url, commit)})
+    exported = tmp_path / "sources" / runner.source_folder_name(url, commit)
+    assert (exported / "train.py").is_file()
+    shutil.rmtree(tmp_path / "repo")  # the machine that runs it has no access to the repository
+    recipe = Recipe("x", fixes=(SourceFix("train.py", "# fixed"),), needs_cuda=False)
+    src = runner.checkout(url, commit, tmp_path / "cache", recipe, sources=tmp_path / "sources")
+    assert src.joinpath("train.py").read_text().startswith("# fixed\n") and (src / runner.DONE).is_file()
+    assert not exported.joinpath("train.py").read_text().startswith("# fixed")  # the export is left as it was
+    with pytest.raises(runner.UpstreamError, match=r"\(or export it to "):
+        runner.checkout(url, "1" * 40, tmp_path / "cache", recipe, sources=tmp_path / "sources")
+
+
 def test_extensions_are_built_once_per_key(tmp_path, monkeypatch):
     src = tmp_path / "repo@abc" / "src"
     (src / "submodules" / "ext").mkdir(parents=True)
@@ -271,6 +298,9 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     stats = json.loads((up / "train_stats.json").read_text())
     assert stats["implementation"] == f"upstream@{commit[:12]}" and stats["commit"] == commit
     assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
+    assert "peak_gpu_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
+    built = json.loads((work / ".data/upstream/built/tinyup.json").read_text())  # compiled outside the GPU job
+    assert built["commit"] == commit and Path(built["checkout"]).is_dir()
     argv = json.loads((up / "upstream_output" / "argv.json").read_text())
     assert "--eval" in argv and argv[argv.index("--save_iterations") + 1] == str(cfg["iterations"])
     metrics = json.loads((up / "metrics.json").read_text())

@@ -23,5 +23,5 @@ with _setup.logged(snakemake):  # noqa: F821
     info = json.loads(Path(sm.input.scene).read_text())
     stats = run_upstream(recipe_for(method), fidelity.repository, fidelity.commit, info["path"], info["protocol"],
                          sm.params.settings["iterations"], params, sm.output.model, sm.output.stats,
-                         sm.params.cache)
+                         sm.params.cache, sm.params.sources)
     print({k: v for k, v in stats.items() if not isinstance(v, (list, dict))})

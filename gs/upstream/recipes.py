@@ -26,11 +26,14 @@ RECIPE_ENTRY_POINT_GROUP = "gs_bench.upstream"
 
 @dataclass(frozen=True)
 class SourceFix:
-    """A line the upstream code needs at the top of one of its files to build today."""
+    """A line the upstream code needs at the top of one of its files to build today, or (with
+    ``replace``) a text it must change to run at all; each is listed as a deviation."""
 
     path: str  # relative to the repository root
     line: str  # inserted as the first line when the file does not contain it yet
     why: str = ""
+    #: when set: ``line`` is an exact text of the file (once), replaced by this one
+    replace: str | None = None
 
 
 @dataclass(frozen=True)

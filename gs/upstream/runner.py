@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -86,11 +87,57 @@ def check_toolchain(method: str, recipe: Recipe) -> None:
         raise UpstreamError(f"{method}~upstream: no CUDA device visible to torch (the authors' code trains on CUDA)")
 
 
-def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe) -> Path:
-    """The repository at ``commit`` with its submodules and the recipe's fixes, cloned once
-    into ``{cache}/<name>@<commit>/src``."""
-    folder = Path(cache) / f"{repo_name(repository)}@{commit}"
+def source_folder_name(repository: str, commit: str) -> str:
+    """``owner+name@<commit>``: a checkout's folder in the cache and in an offline sources folder."""
+    return f"{repo_name(repository)}@{commit}"
+
+
+def clone(repository: str, commit: str, dest: Path, hint: str = "") -> None:
+    """``git clone`` of ``repository`` into ``dest`` at ``commit``, submodules included."""
+    _run(["git", "clone", "--quiet", "--no-checkout", repository, str(dest)],
+         f"cannot clone {repository} (no internet, or the repository is gone){hint}")
+    try:
+        _run(["git", "-C", str(dest), "checkout", "--quiet", commit], f"checkout of {commit}")
+    except UpstreamError:  # a commit no branch head reaches: ask for it by name
+        _run(["git", "-C", str(dest), "fetch", "--quiet", "origin", commit], f"{repository} has no commit {commit}")
+        _run(["git", "-C", str(dest), "checkout", "--quiet", commit], f"checkout of {commit}")
+    _run(["git", "-C", str(dest), "submodule", "update", "--quiet", "--init", "--recursive"],
+         f"cannot fetch the submodules of {repository} (no internet?)")
+
+
+def export_sources(dest: str | Path, pins: Mapping[str, tuple[str, str]]) -> list[Path]:
+    """Clone each method's repository at its pinned commit (``pins``: method -> (repository,
+    commit)) into ``{dest}/<owner>+<name>@<commit>/``: the ``upstream_sources`` folder of an
+    offline machine. Folders already there are kept."""
+    out = []
+    for method, (repository, commit) in pins.items():
+        if commit == "unpinned":
+            raise UpstreamError(f"{method}~upstream: the deviations file pins no commit")
+        folder = Path(dest) / source_folder_name(repository, commit)
+        if not folder.is_dir():
+            tmp = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                clone(repository, commit, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            tmp.rename(folder)
+        print(f"{method}: {folder}")
+        out.append(folder)
+    return out
+
+
+def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe,
+             sources: str | Path | None = None) -> Path:
+    """The repository at ``commit`` with its submodules and the recipe's fixes, set up once in
+    ``{cache}/<name>@<commit>/src``: copied from ``{sources}/<name>@<commit>/`` when that
+    folder exists (a tree exported on a machine with internet, for offline clusters), else
+    cloned."""
+    folder = Path(cache) / source_folder_name(repository, commit)
     src = folder / "src"
+    offline = Path(sources) / source_folder_name(repository, commit) if sources else None
     with _locked(folder.with_name(folder.name + ".lock")):
         if (src / DONE).is_file():
             print(f"using the checkout in {src}")
@@ -100,16 +147,14 @@ def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe) ->
         shutil.rmtree(src, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _run(["git", "clone", "--quiet", "--no-checkout", repository, str(tmp)],
-                 f"cannot clone {repository} (no internet, or the repository is gone)")
-            try:
-                _run(["git", "-C", str(tmp), "checkout", "--quiet", commit], f"checkout of {commit}")
-            except UpstreamError:  # a commit no branch head reaches: ask for it by name
-                _run(["git", "-C", str(tmp), "fetch", "--quiet", "origin", commit],
-                     f"{repository} has no commit {commit}")
-                _run(["git", "-C", str(tmp), "checkout", "--quiet", commit], f"checkout of {commit}")
-            _run(["git", "-C", str(tmp), "submodule", "update", "--quiet", "--init", "--recursive"],
-                 f"cannot fetch the submodules of {repository} (no internet?)")
+            if offline is not None and offline.is_dir():
+                print(f"copying the sources exported in {offline}")
+                shutil.copytree(offline, tmp, symlinks=True)
+                apply_fixes(tmp, recipe, commit)
+                tmp.rename(src)
+                (src / DONE).write_text(f"{repository} {commit} (from {offline})\n")
+                return src
+            clone(repository, commit, tmp, hint=f" (or export it to {offline})" if offline is not None else "")
             apply_fixes(tmp, recipe, commit)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -136,9 +181,18 @@ def apply_fixes(src: Path, recipe: Recipe, commit: str = "") -> None:
             print(f"fix skipped: {fix.path} is not in the repository at {commit or 'HEAD'}")
             continue
         text = path.read_text()
-        if fix.line not in text.splitlines():
+        why = f" ({fix.why})" if fix.why else ""
+        if fix.replace is not None:  # a line that must change for the code to run at all
+            if fix.replace in text:
+                continue
+            if text.count(fix.line) != 1:
+                raise UpstreamError(f"{recipe.method}~upstream: {fix.path} at {commit or 'HEAD'} does not contain "
+                                    f"{fix.line!r} exactly once; the recipe's fix no longer applies")
+            path.write_text(text.replace(fix.line, fix.replace))
+            print(f"fix: {fix.line!r} -> {fix.replace!r} in {fix.path}{why}")
+        elif fix.line not in text.splitlines():
             path.write_text(fix.line + "\n" + text)
-            print(f"fix: {fix.line} at the top of {fix.path}" + (f" ({fix.why})" if fix.why else ""))
+            print(f"fix: {fix.line} at the top of {fix.path}{why}")
 
 
 def build_key() -> str:
@@ -213,28 +267,41 @@ def ply_count(path: Path) -> int:
     return int(PlyData.read(str(path))["vertex"].count)
 
 
+def prepare_upstream(recipe: Recipe, repository: str, commit: str, cache: str | Path,
+                     sources: str | Path | None = None) -> tuple[Path, Path | None]:
+    """Check the toolchain, set up the checkout and build its extensions (each once, cached);
+    return (checkout, folder of the built extensions or None). The build rule runs this apart
+    from training, so compiling never holds a GPU slot."""
+    if commit == "unpinned":
+        raise UpstreamError(f"{recipe.method}~upstream: the deviations file pins no commit")
+    check_toolchain(recipe.method, recipe)
+    src = checkout(repository, commit, cache, recipe, sources)
+    return src, build_extensions(src, recipe)
+
+
 def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str | Path,
                  protocol: Mapping[str, Any], iterations: int, params: Mapping[str, Any],
-                 model_out: str | Path, stats_out: str | Path, cache: str | Path) -> dict[str, Any]:
+                 model_out: str | Path, stats_out: str | Path, cache: str | Path,
+                 sources: str | Path | None = None) -> dict[str, Any]:
     """Train with the authors' code; write ``model_out`` (their PLY) and ``stats_out``
     (train_stats.json); return the statistics. Raises :class:`UpstreamError`."""
     method = recipe.method
-    if commit == "unpinned":
-        raise UpstreamError(f"{method}~upstream: the deviations file pins no commit")
-    check_toolchain(method, recipe)
     cmd = train_command(recipe, scene_path, Path(model_out).parent / "upstream_output", iterations, protocol,
                         params)  # before any work: bad protocol values fail first
-    src = checkout(repository, commit, cache, recipe)
-    site = build_extensions(src, recipe)
+    src, site = prepare_upstream(recipe, repository, commit, cache, sources)
     env = dict(os.environ)
     if site is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
     out_dir = Path(model_out).parent / "upstream_output"
     shutil.rmtree(out_dir, ignore_errors=True)
     try:
+        peak_file = out_dir.resolve() / "gsbench_peak_memory.json"
+        out_dir.mkdir(parents=True)
         t0 = time.perf_counter()
-        _run(cmd, f"{method}~upstream: {recipe.script} failed", cwd=src, env=env)
+        _run([cmd[0], str(Path(__file__).with_name("measure.py")), str(peak_file), *cmd[1:]],
+             f"{method}~upstream: {recipe.script} failed", cwd=src, env=env)
         seconds = time.perf_counter() - t0
+        peak = json.loads(peak_file.read_text()).get("peak_gpu_memory_bytes") if peak_file.is_file() else None
         ply = out_dir / recipe.output.format(iterations=int(iterations))
         if not ply.is_file():
             raise UpstreamError(f"{method}~upstream: {recipe.script} wrote no {ply.relative_to(out_dir)}")
@@ -247,8 +314,10 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
         "commit": commit, "iterations": int(iterations), "train_seconds": seconds,
         "train_seconds_note": "wall time of the authors' training script (includes its data loading)",
         "num_gaussians": ply_count(Path(model_out)), "params": dict(params), "command": cmd[1:],
-        "peak_gpu_memory_bytes": None, "peak_gpu_memory_reason": "not reported by the authors' code",
-        "seed_note": "the authors' code seeds itself (not our seed)",
+        "peak_gpu_memory_bytes": peak,
+        "peak_gpu_memory_note": "torch.cuda.max_memory_allocated() of the process that ran the authors' script",
+        "seed_note": "the authors' code seeds itself (not our seed): runs of two seeds differ only by "
+                     "nondeterministic GPU arithmetic",
     }
     write_json(stats_out, stats)
     return stats
