@@ -300,7 +300,7 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
     assert "peak_gpu_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
     built = json.loads((work / ".data/upstream/built/tinyup.json").read_text())  # compiled outside the GPU job
-    assert built["commit"] == commit and Path(built["checkout"]).is_dir()
+    assert built["commit"] == commit and (work / built["checkout"]).is_dir()
     argv = json.loads((up / "upstream_output" / "argv.json").read_text())
     assert "--eval" in argv and argv[argv.index("--save_iterations") + 1] == str(cfg["iterations"])
     metrics = json.loads((up / "metrics.json").read_text())
