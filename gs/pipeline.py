@@ -369,17 +369,17 @@ def generate_params(config: Mapping[str, Any], dataset: str, scene: str) -> dict
 # ------------------------------------------------------------------------------ runs and targets
 def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> list[Run]:
     """Every (dataset, scene, method, variant, seed) the config asks for, codecs over bases
-    included, seed by seed (the config's seed first when it is among ``seeds``)."""
+    included, seed by seed (the config's seed first when it is among ``seeds``; a method's own
+    ``seeds`` replace the config's for its runs)."""
     reg = _registry(methods)
     sel = selected_methods(config, reg)
     base_seed = config.get("seed", 0)
-    run_seeds = [None if k == base_seed else k for k in seeds(config)]
     out: list[Run] = []
     for d, s in all_scenes(config):
         for m, block in sel.items():
             spec = reg[m]
             variants = select_variants(m, spec, block.get("variants", config.get("default_variants")))
-            for k in run_seeds:
+            for k in [None if k == base_seed else k for k in block.get("seeds") or seeds(config)]:
                 if spec.kind == "train":
                     out += [Run(d, s, m, v, k) for v in variants]
                 else:

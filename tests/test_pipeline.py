@@ -168,6 +168,14 @@ def test_seeds_are_dag_branches():
     assert not wc["variant"].match("40pct~seed1~seed2")
 
 
+def test_a_method_can_have_its_own_seeds():
+    cfg = _config()
+    cfg["methods"]["base"]["seeds"] = [0, 1]  # a second baseline seed for the spread, nothing else twice
+    runs = pipeline.runs(cfg, REG)
+    assert {r.method for r in runs if r.seed == 1} == {"base"}
+    assert len(runs) == len(pipeline.runs(_config(), REG)) + len(pipeline.all_scenes(cfg))
+
+
 def test_seeds_dry_run(tmp_path):
     """Two seeds build a DAG with every training job twice, the second seed's GNS reading the
     second seed's baseline."""
