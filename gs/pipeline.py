@@ -509,6 +509,8 @@ def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
         "strips": [f"{res}/strips/{d}/{s}.png" for d, s in all_scenes(config)],
         "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
         "deviations": [f"{res}/tables/deviations.csv", f"{res}/tables/deviations.html"],
+        "fidelity": [f"{res}/tables/fidelity{ext}" for ext in (".csv", ".md", ".html")]
+        if "upstream" in implementations(config) else [],
     }
 
 

@@ -226,3 +226,26 @@ rule deviations:
         CPU_ENV
     script:
         "../workflow_scripts/deviations.py"
+
+
+rule fidelity_table:
+    input:
+        csv=rules.results_table.output.csv,
+    output:
+        csv=f"{RESULTS}/tables/fidelity.csv",
+        md=f"{RESULTS}/tables/fidelity.md",
+        html=report(
+            f"{RESULTS}/tables/fidelity.html",
+            caption="../report/fidelity.rst",
+            category="5. Provenance",
+            labels={"what": "ours vs the authors' code"},
+        ),
+    log:
+        f"{LOGS}/report/fidelity.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CPU_ENV
+    script:
+        "../workflow_scripts/fidelity_table.py"

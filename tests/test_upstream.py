@@ -220,6 +220,26 @@ def test_tables_label_and_compare_each_side_with_its_baseline():
         "3dgs", "3dgs~upstream", "gns", "gns~upstream", "argp"]
 
 
+def test_fidelity_pairs_each_run_with_its_upstream_twin():
+    from gs.report.fidelity import fidelity_markdown, fidelity_table
+
+    rows = [("3dgs", 0, 30.0, 1000, 100.0), ("3dgs~upstream", 0, 30.2, 1050, 150.0),
+            ("3dgs", 1, 29.9, 990, 100.0), ("3dgs~upstream", 1, 30.1, 1040, 150.0),
+            ("gns", 0, 29.0, 100, 50.0), ("gns~upstream", 0, 29.5, 150, 40.0), ("argp", 0, 28.0, 10, 10.0)]
+    df = pd.DataFrame([{"dataset": "d", "scene": "s", "method": m, "variant": "default", "seed": sd, "psnr": p,
+                        "ssim": 0.9, "num_gaussians": g, "size_mb": g / 1e3, "train_seconds": t,
+                        "train_peak_memory_bytes": 2e9, "implementation": "upstream@abc" if "~" in m else "ours"}
+                       for m, sd, p, g, t in rows])
+    t = fidelity_table(df).set_index(["method", "seed"])
+    assert len(t) == 3  # argp has no upstream twin
+    assert t.at[("3dgs", 0), "delta_psnr"] == pytest.approx(-0.2) and t.at[("3dgs", 0), "within_tolerance"]
+    assert t.at[("gns", 0), "gaussians_ratio"] == pytest.approx(100 / 150)
+    assert not t.at[("gns", 0), "within_tolerance"]  # 0.5 dB and a third fewer Gaussians
+    assert t.at[("gns", 0), "train_time_ratio"] == pytest.approx(1.25) and t.at[("gns", 0), "upstream"] == "upstream@abc"
+    md = fidelity_markdown(fidelity_table(df))
+    assert md.count("\n| s |") == 3 and "✗" in md and "✓" in md
+
+
 # ------------------------------------------------------------------------------ end to end
 FAKE_TRAIN = '''\
 """A stand-in for the authors' train.py: records its command line, writes the given PLY."""
@@ -298,7 +318,7 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     stats = json.loads((up / "train_stats.json").read_text())
     assert stats["implementation"] == f"upstream@{commit[:12]}" and stats["commit"] == commit
     assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
-    assert "peak_gpu_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
+    assert "peak_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
     built = json.loads((work / ".data/upstream/built/tinyup.json").read_text())  # compiled outside the GPU job
     assert built["commit"] == commit and (work / built["checkout"]).is_dir()
     argv = json.loads((up / "upstream_output" / "argv.json").read_text())
@@ -311,5 +331,7 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert sorted(zip(df["method"], df["implementation"])) == [
         ("tinyup", "ours"), ("tinyup~upstream", f"upstream@{commit[:12]}")]
     assert "tinyup (upstream)" in (work / "results/tables/synthetic.md").read_text()
+    fid = pd.read_csv(work / "results/tables/fidelity.csv")
+    assert list(fid["method"]) == ["tinyup"] and fid.at[0, "gaussians_upstream"] == 200
     src = next((work / ".data/upstream").glob("*@*/src"))
     assert src.joinpath("train.py").read_text().splitlines()[0] == "# build fix applied"

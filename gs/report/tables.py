@@ -116,6 +116,7 @@ def _flat(data: dict[str, Any], path: Path) -> dict[str, Any]:
         "eval_seconds": timings.get("eval_seconds"),
         "fps": data.get("fps"), "fps_device": data.get("fps_device"),
         "peak_gpu_memory_bytes": data.get("peak_gpu_memory_bytes"),
+        "train_peak_memory_bytes": extra.get("peak_memory_bytes"),
         "num_test_views": data.get("protocol", {}).get("num_test_views"),
         "resolution": data.get("protocol", {}).get("resolution"),
         "lpips_net": data.get("protocol", {}).get("lpips_net"),
@@ -142,7 +143,7 @@ def collect_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     cols = ["dataset", "scene", "method", "variant", "implementation", "seed", "psnr", "ssim", "lpips", "size_bytes",
             "size_mb", "size_bytes_paper_format", "size_mb_paper", "num_gaussians", "train_seconds", "encode_seconds",
             "decode_seconds", "eval_seconds",
-            "fps", "fps_device", "peak_gpu_memory_bytes", "num_test_views", "resolution", "lpips_net",
+            "fps", "fps_device", "peak_gpu_memory_bytes", "train_peak_memory_bytes", "num_test_views", "resolution", "lpips_net",
             "backend", "device", "iterations", "solo_timings", "collapse", "git_commit", "schema_version",
             "path"]
     df = pd.DataFrame(rows, columns=cols)

@@ -314,8 +314,8 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
         "commit": commit, "iterations": int(iterations), "train_seconds": seconds,
         "train_seconds_note": "wall time of the authors' training script (includes its data loading)",
         "num_gaussians": ply_count(Path(model_out)), "params": dict(params), "command": cmd[1:],
-        "peak_gpu_memory_bytes": peak,
-        "peak_gpu_memory_note": "torch.cuda.max_memory_allocated() of the process that ran the authors' script",
+        "peak_memory_bytes": peak,
+        "peak_memory_note": "torch.cuda.max_memory_allocated() of the process that ran the authors' script",
         "seed_note": "the authors' code seeds itself (not our seed): runs of two seeds differ only by "
                      "nondeterministic GPU arithmetic",
     }

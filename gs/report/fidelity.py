@@ -1,0 +1,82 @@
+"""Ours against the authors' code: one row per run that both implementations trained.
+
+A run ``gns/15pct`` of ours and its twin ``gns~upstream/15pct`` (same scene and seed, scored by
+the same evaluator) become one row with both sides' PSNR, SSIM, #Gaussians, size, training
+seconds and training peak memory, the differences, and whether the pair is within the
+tolerance this benchmark holds itself to (|ΔPSNR| <= 0.3 dB and #Gaussians within 10 %).
+A pair outside it is not hidden: the method's deviations file must name the cause.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from gs.upstream import split_implementation
+
+PSNR_TOLERANCE_DB = 0.3
+GAUSSIANS_TOLERANCE = 0.10
+KEYS = ["dataset", "scene", "method", "variant", "seed"]
+SIDES = {"psnr": "psnr", "ssim": "ssim", "gaussians": "num_gaussians", "size_mb": "size_mb",
+         "train_s": "train_seconds", "train_peak_gb": "train_peak_memory_bytes"}
+
+
+def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of ours/upstream rows of ``results`` (a results.csv frame); empty when none."""
+    df = results.copy()
+    split = [split_implementation(m) for m in df["method"]]
+    df["method"] = [m for m, _ in split]
+    df["side"] = [impl for _, impl in split]
+    df["seed"] = df["seed"].fillna(-1).astype(int)
+    df["train_peak_memory_bytes"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
+    cols = [*KEYS, *SIDES.values()]
+    ours = df[df["side"] == "ours"][cols]
+    up = df[df["side"] == "upstream"][cols + ["implementation"]]
+    both = ours.merge(up, on=KEYS, suffixes=("_ours", "_upstream"))
+    out = both[KEYS].copy()
+    out["seed"] = out["seed"].where(out["seed"] >= 0, None)
+    out["upstream"] = both["implementation"]
+    for name, col in SIDES.items():
+        out[f"{name}_ours"] = pd.to_numeric(both[f"{col}_ours"], errors="coerce")
+        out[f"{name}_upstream"] = pd.to_numeric(both[f"{col}_upstream"], errors="coerce")
+    out["delta_psnr"] = out["psnr_ours"] - out["psnr_upstream"]
+    out["gaussians_ratio"] = out["gaussians_ours"] / out["gaussians_upstream"]
+    out["train_time_ratio"] = out["train_s_ours"] / out["train_s_upstream"]
+    out["within_tolerance"] = [
+        bool(abs(d) <= PSNR_TOLERANCE_DB and abs(r - 1) <= GAUSSIANS_TOLERANCE)
+        if not (math.isnan(d) or math.isnan(r)) else None
+        for d, r in zip(out["delta_psnr"], out["gaussians_ratio"])]
+    return out.sort_values(KEYS, key=lambda s: s.astype(str)).reset_index(drop=True)
+
+
+def _num(v: Any, fmt: str) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def fidelity_markdown(table: pd.DataFrame) -> str:
+    """The pairs as a Markdown table (one line per pair; '✗' marks a pair outside the tolerance)."""
+    if table.empty:
+        return "No run was trained by both implementations.\n"
+    head = ("| scene | method | seed | PSNR ours / upstream | ΔPSNR | SSIM ours / upstream | #G ours / upstream "
+            "| #G ratio | size MB ours / upstream | train s ours / upstream | time ratio | train peak GB "
+            "ours / upstream | within |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for _, r in table.iterrows():
+        label = r["method"] if r["variant"] == "default" else f"{r['method']} {r['variant']}"
+        within = {True: "✓", False: "✗"}.get(r["within_tolerance"], "–")
+        lines.append(
+            f"| {r['scene']} | {label} | {'–' if r['seed'] is None else int(r['seed'])} "
+            f"| {_num(r['psnr_ours'], '.2f')} / {_num(r['psnr_upstream'], '.2f')} | {_num(r['delta_psnr'], '+.2f')} "
+            f"| {_num(r['ssim_ours'], '.4f')} / {_num(r['ssim_upstream'], '.4f')} "
+            f"| {_num(r['gaussians_ours'], ',.0f')} / {_num(r['gaussians_upstream'], ',.0f')} "
+            f"| {_num(r['gaussians_ratio'], '.2f')} "
+            f"| {_num(r['size_mb_ours'], '.1f')} / {_num(r['size_mb_upstream'], '.1f')} "
+            f"| {_num(r['train_s_ours'], '.0f')} / {_num(r['train_s_upstream'], '.0f')} "
+            f"| {_num(r['train_time_ratio'], '.2f')} "
+            f"| {_num(r['train_peak_gb_ours'], '.2f')} / {_num(r['train_peak_gb_upstream'], '.2f')} | {within} |")
+    note = (f"\nΔPSNR = ours − upstream; within = |ΔPSNR| ≤ {PSNR_TOLERANCE_DB} dB and #Gaussians within "
+            f"{GAUSSIANS_TOLERANCE:.0%}. Train seconds: ours time the training loop, upstream the authors' whole "
+            "script (data loading and its own test pass included). Both sides are scored by our evaluator.\n")
+    return "\n".join(lines) + "\n" + note
