@@ -196,7 +196,7 @@ def cmd_upstream_export(args: argparse.Namespace) -> None:
             raise ValueError(f"method '{method}' has no upstream recipe and pinned repository")
         pins[method] = (fid.repository, fid.commit)
     try:
-        export_sources(args.dest, pins)
+        export_sources(args.dest, pins, recipes())
     except UpstreamError as exc:
         raise ValueError(str(exc)) from None
 

@@ -89,7 +89,7 @@ def test_dry_run_lists_the_upstream_jobs(tmp_path):
 def test_recipes_map_our_parameters_to_upstream_flags():
     argp = RECIPES["argp"]
     assert argp.args({"prune_quantile": 0.02, "freeze_quantile": 0.7, "recover_ratio": 0.25}) == [
-        "--ctprune_ratio", "0.02", "--tp_prune_level", "0.7", "--recover_level", "0.25"]
+        "--ctprune_ratio", "0.02", "--tp_prune_level", "0.7", "--recover_level", "0.25", "--disable_viewer"]
     assert not argp.supports({"freeze_gradients": True}) and argp.supports({})
     gns = RECIPES["gns"]
     assert gns.args({"budget_fraction": 0.15, "baseline_count": 1000}) == ["--final_budget", "150"]
@@ -98,6 +98,20 @@ def test_recipes_map_our_parameters_to_upstream_flags():
     assert not RECIPES["edim"].supports({"final_prune_threshold": 0.1}) and RECIPES["edim"].supports({})
     fixes = {f.path: f.line for f in RECIPES["3dgs"].fixes}
     assert fixes["submodules/diff-gaussian-rasterization/cuda_rasterizer/rasterizer_impl.h"] == "#include <cstdint>"
+    assert "--disable_viewer" not in gns.args({})  # GNS's train.py has no viewer flag
+
+
+def test_edim_fixes_make_its_committed_code_runnable(tmp_path):
+    """The replacing fixes of EDIM's recipe apply to the lines they name (texts as committed)."""
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene/gaussian_model.py").write_text(
+        "        new_s_k = nn.Parameter(new_s_k, requires_grad=self.train_sk)\n")
+    (tmp_path / "train.py").write_text("import os\nimport wandb\n\nwandb.init(project='x')\nwandb.log({'a': 1})\n")
+    runner.apply_fixes(tmp_path, Recipe("edim", fixes=tuple(f for f in RECIPES["edim"].fixes if f.replace)))
+    assert "requires_grad=True" in (tmp_path / "scene/gaussian_model.py").read_text()
+    code = (tmp_path / "train.py").read_text()
+    assert "import wandb" not in code
+    exec(compile(code, "train.py", "exec"), {})  # runs without the package: every wandb call does nothing
 
 
 def test_protocol_becomes_the_inria_command_line(tmp_path):
@@ -105,7 +119,7 @@ def test_protocol_becomes_the_inria_command_line(tmp_path):
                                {"images": "images_4", "resolution": -1, "test_every": 8}, {})
     assert cmd[1:] == ["train.py", "-s", str(tmp_path / "fern"), "-m", str(tmp_path / "out"), "--eval",
                        "--iterations", "30000", "--test_iterations", "30000", "--save_iterations", "30000",
-                       "-i", "images_4"]
+                       "-i", "images_4", "--disable_viewer"]
     assert runner.protocol_args("x", {"resolution": 2, "white_background": True}) == ["-r", "2", "-w"]
     with pytest.raises(runner.UpstreamError, match="every 8th image"):
         runner.protocol_args("x", {"test_every": 10})
@@ -323,6 +337,9 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert built["commit"] == commit and (work / built["checkout"]).is_dir()
     argv = json.loads((up / "upstream_output" / "argv.json").read_text())
     assert "--eval" in argv and argv[argv.index("--save_iterations") + 1] == str(cfg["iterations"])
+    scene_view = Path(argv[argv.index("-s") + 1])  # the run's own view of the scene: links, own sparse/0
+    assert scene_view.is_relative_to((up / "upstream_output").resolve())
+    assert (scene_view / "sparse/0/cameras.bin").is_symlink() and not (scene_view / "sparse/0").is_symlink()
     metrics = json.loads((up / "metrics.json").read_text())
     assert metrics["extra"]["implementation"] == f"upstream@{commit[:12]}" and metrics["num_gaussians"] == 200
     ours = json.loads((work / "results/synthetic/tiny/tinyup/default/metrics.json").read_text())

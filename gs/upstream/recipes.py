@@ -44,6 +44,8 @@ class Recipe:
     #: CUDA extensions built with ``pip install --no-build-isolation`` (paths in the repository)
     extensions: tuple[str, ...] = ()
     fixes: tuple[SourceFix, ...] = ()
+    #: extensions the code can run without (a failed build is logged, not fatal)
+    optional_extensions: tuple[str, ...] = ()
     #: zip archives in the repository unpacked in place before the fixes (GNS ships its
     #: rasterizer that way)
     unpack: tuple[str, ...] = ()
@@ -59,6 +61,11 @@ class Recipe:
     extra_args: Callable[[Mapping[str, Any]], list[str]] | None = None
     #: False only for code that needs no CUDA (test doubles); real upstream code does
     needs_cuda: bool = True
+    #: flags every run passes (``--disable_viewer``: concurrent runs cannot share the viewer's port)
+    fixed_args: tuple[str, ...] = ()
+    #: submodule path -> (repository, commit), where the commit the repository records cannot
+    #: run its own code (listed as a deviation of the runner)
+    submodule_overrides: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def supports(self, params: Mapping[str, Any]) -> bool:
         """Whether upstream's code can run this variant (no parameter set off its fixed value)."""
@@ -70,19 +77,32 @@ class Recipe:
         for name, flag in self.flags.items():
             if params.get(name) is not None:
                 out += [flag, str(params[name])]
-        return out + (self.extra_args(params) if self.extra_args else [])
+        return out + list(self.fixed_args) + (self.extra_args(params) if self.extra_args else [])
 
 
 # ------------------------------------------------------------------------------ the Inria code base
-#: Build fixes for diff-gaussian-rasterization and simple-knn on current compilers (gcc 13+,
-#: nvcc 12+ no longer pull these headers in transitively).
+RASTERIZER = "submodules/diff-gaussian-rasterization"
+#: Build fixes for diff-gaussian-rasterization on current compilers (gcc 13+ and nvcc 13 no
+#: longer pull <cstdint> in transitively); simple-knn revisions before <cfloat> was added.
 INRIA_FIXES = (
-    SourceFix("submodules/diff-gaussian-rasterization/cuda_rasterizer/rasterizer_impl.h", "#include <cstdint>",
+    SourceFix(f"{RASTERIZER}/cuda_rasterizer/rasterizer_impl.h", "#include <cstdint>",
               "uint32_t/uint64_t without <cstdint> fail with nvcc 13"),
-    # FLT_MAX in simple_knn.cu; needed with some compilers (not measured here)
     SourceFix("submodules/simple-knn/simple_knn.cu", "#include <cfloat>", "FLT_MAX without <cfloat>"),
 )
-INRIA_EXTENSIONS = ("submodules/diff-gaussian-rasterization", "submodules/simple-knn")
+INRIA_EXTENSIONS = (RASTERIZER, "submodules/simple-knn")
+#: the authors' environments install fused-ssim; their train.py falls back to a PyTorch SSIM
+#: without it (slower, same values), so a failed build of it is logged, not fatal
+FUSED_SSIM = ("submodules/fused-ssim",)
+#: concurrent runs cannot all bind the viewer's port (6009)
+NO_VIEWER = ("--disable_viewer",)
+#: rv_project records diff-gaussian-rasterization 59f5f77 (Aug 2023), but its renderer passes
+#: ``antialiasing=`` and takes three outputs: the rasterizer of the Inria commit it forks (dr_aa)
+INRIA_DR_AA = ("https://github.com/graphdeco-inria/diff-gaussian-rasterization",
+               "9c5c2028f6fbee2be239bc4c9421ff894fe4fbe0")
+#: wandb is imported and initialised unconditionally by rv_project's train.py; a stand-in whose
+#: every call does nothing keeps an offline run from needing the package or an account
+NO_WANDB = ("class _NoWandb:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n\n\n"
+            "wandb = _NoWandb()  # GS Bench: wandb logging off")
 
 
 def _gns_budget(params: Mapping[str, Any]) -> list[str]:
@@ -102,23 +122,42 @@ def _gns_budget(params: Mapping[str, Any]) -> list[str]:
 
 
 RECIPES: dict[str, Recipe] = {
-    "3dgs": Recipe("3dgs", INRIA_EXTENSIONS, INRIA_FIXES, upstream_values={"refine_before_step": True}),
-    # GNS ships its rasterizer as submodules-speedy.zip (Speedy-Splat kernel; its README:
-    # "extract the compressed package"); that it unpacks to submodules/diff-gaussian-rasterization
-    # and submodules/simple-knn is unverified: the runner fails naming the missing folder if not.
-    "gns": Recipe("gns", INRIA_EXTENSIONS, INRIA_FIXES, unpack=("submodules-speedy.zip",), extra_args=_gns_budget,
+    "3dgs": Recipe("3dgs", INRIA_EXTENSIONS, INRIA_FIXES, optional_extensions=FUSED_SSIM, fixed_args=NO_VIEWER,
+                   upstream_values={"refine_before_step": True}),
+    # GNS ships its Speedy-Splat rasterizer, simple-knn and fused-ssim (required by its train.py)
+    # as submodules-speedy.zip (its README: "extract the compressed package"). The rasterizer
+    # also needs <cstdint> in auxiliary.h and CUDA 13 removed cub::Max. GNS has no viewer.
+    "gns": Recipe("gns", (*INRIA_EXTENSIONS, *FUSED_SSIM),
+                  (*INRIA_FIXES,
+                   SourceFix(f"{RASTERIZER}/cuda_rasterizer/auxiliary.h", "#include <cstdint>",
+                             "uint32_t in adam.cu without <cstdint> fails with nvcc 13"),
+                   SourceFix(f"{RASTERIZER}/cuda_rasterizer/forward.cu", "#include <cuda/functional>",
+                             "cuda::maximum replaces cub::Max"),
+                   SourceFix(f"{RASTERIZER}/cuda_rasterizer/forward.cu", "Reduce(last_contributor, cub::Max())",
+                             "CUDA 13 removed cub::Max", replace="Reduce(last_contributor, cuda::maximum<>())")),
+                  unpack=("submodules-speedy.zip",), extra_args=_gns_budget,
                   upstream_values={"sparse_steps": True}),
     # flags as named in ARGP's arguments/__init__.py at the pinned commit (ctprune_ratio,
     # tp_prune_level, recover_level); its rasterizer is a modified diff-gaussian-rasterization
     # (recovery-score backward) kept in the repository, simple-knn a git submodule
-    "argp": Recipe("argp", INRIA_EXTENSIONS, INRIA_FIXES,
+    "argp": Recipe("argp", INRIA_EXTENSIONS, INRIA_FIXES, fixed_args=NO_VIEWER,
                    flags={"prune_quantile": "--ctprune_ratio", "freeze_quantile": "--tp_prune_level",
                           "recover_ratio": "--recover_level"},
                    upstream_values={"freeze_gradients": False}),
     # EDIM (rv_project, branch skViewer): training only. The "Decomp" variants are a
     # post-training cut by convert_ply.py (--rm_sk --threshold tau) whose input/output arguments
-    # are not pinned yet, so only tag_gradprune runs upstream.
-    "edim": Recipe("edim", INRIA_EXTENSIONS, INRIA_FIXES,
+    # are not pinned yet, so only tag_gradprune runs upstream. As committed it cannot run: its
+    # first clone reads an undefined self.train_sk (the clone's importance stays trainable, as
+    # the parent's), it needs wandb, and its recorded rasterizer predates its renderer.
+    "edim": Recipe("edim", INRIA_EXTENSIONS,
+                   (*INRIA_FIXES,
+                    SourceFix("scene/gaussian_model.py", "nn.Parameter(new_s_k, requires_grad=self.train_sk)",
+                              "self.train_sk is never set: the first clone raises AttributeError",
+                              replace="nn.Parameter(new_s_k, requires_grad=True)"),
+                    SourceFix("train.py", "import wandb", "wandb logging needs the package and an account",
+                              replace=NO_WANDB)),
+                   optional_extensions=FUSED_SSIM, fixed_args=NO_VIEWER,
+                   submodule_overrides={RASTERIZER: INRIA_DR_AA},
                    upstream_values={"final_prune_threshold": None, "clone_opacity": "logit", "prune_on_logit": False,
                                     "threshold_over_seen_only": False, "bake_importance": False,
                                     "world_size_limit": 0.1}),

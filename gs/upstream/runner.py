@@ -92,8 +92,10 @@ def source_folder_name(repository: str, commit: str) -> str:
     return f"{repo_name(repository)}@{commit}"
 
 
-def clone(repository: str, commit: str, dest: Path, hint: str = "") -> None:
-    """``git clone`` of ``repository`` into ``dest`` at ``commit``, submodules included."""
+def clone(repository: str, commit: str, dest: Path, hint: str = "",
+          overrides: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """``git clone`` of ``repository`` into ``dest`` at ``commit``, submodules included (those
+    in ``overrides`` at the commit given there instead of the recorded one)."""
     _run(["git", "clone", "--quiet", "--no-checkout", repository, str(dest)],
          f"cannot clone {repository} (no internet, or the repository is gone){hint}")
     try:
@@ -103,14 +105,22 @@ def clone(repository: str, commit: str, dest: Path, hint: str = "") -> None:
         _run(["git", "-C", str(dest), "checkout", "--quiet", commit], f"checkout of {commit}")
     _run(["git", "-C", str(dest), "submodule", "update", "--quiet", "--init", "--recursive"],
          f"cannot fetch the submodules of {repository} (no internet?)")
+    for path, (url, sub_commit) in (overrides or {}).items():
+        sub = str(dest / path)
+        _run(["git", "-C", sub, "fetch", "--quiet", url, sub_commit], f"cannot fetch {sub_commit} of {url}")
+        _run(["git", "-C", sub, "checkout", "--quiet", sub_commit], f"checkout of {sub_commit} in {path}")
+        _run(["git", "-C", sub, "submodule", "update", "--quiet", "--init", "--recursive"],
+             f"cannot fetch the submodules of {url}")
 
 
-def export_sources(dest: str | Path, pins: Mapping[str, tuple[str, str]]) -> list[Path]:
+def export_sources(dest: str | Path, pins: Mapping[str, tuple[str, str]],
+                   recipes: Mapping[str, Recipe] | None = None) -> list[Path]:
     """Clone each method's repository at its pinned commit (``pins``: method -> (repository,
-    commit)) into ``{dest}/<owner>+<name>@<commit>/``: the ``upstream_sources`` folder of an
-    offline machine. Folders already there are kept."""
+    commit); submodule overrides from ``recipes``) into ``{dest}/<owner>+<name>@<commit>/``: the
+    ``upstream_sources`` folder of an offline machine. Folders already there are kept."""
     out = []
     for method, (repository, commit) in pins.items():
+        recipe = (recipes or {}).get(method)
         if commit == "unpinned":
             raise UpstreamError(f"{method}~upstream: the deviations file pins no commit")
         folder = Path(dest) / source_folder_name(repository, commit)
@@ -119,7 +129,7 @@ def export_sources(dest: str | Path, pins: Mapping[str, tuple[str, str]]) -> lis
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.parent.mkdir(parents=True, exist_ok=True)
             try:
-                clone(repository, commit, tmp)
+                clone(repository, commit, tmp, overrides=recipe.submodule_overrides if recipe else None)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -154,7 +164,8 @@ def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe,
                 tmp.rename(src)
                 (src / DONE).write_text(f"{repository} {commit} (from {offline})\n")
                 return src
-            clone(repository, commit, tmp, hint=f" (or export it to {offline})" if offline is not None else "")
+            clone(repository, commit, tmp, hint=f" (or export it to {offline})" if offline is not None else "",
+                  overrides=recipe.submodule_overrides)
             apply_fixes(tmp, recipe, commit)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -206,7 +217,7 @@ def build_key() -> str:
 def build_extensions(src: Path, recipe: Recipe) -> Path | None:
     """Build the recipe's extensions into ``<checkout>/../build/<key>/`` once; the folder to put
     on PYTHONPATH (None when there is nothing to build)."""
-    if not recipe.extensions:
+    if not recipe.extensions and not recipe.optional_extensions:
         return None
     site = src.parent / "build" / build_key()
     with _locked(site.with_name(site.name + ".lock")):
@@ -216,17 +227,29 @@ def build_extensions(src: Path, recipe: Recipe) -> Path | None:
         tmp = site.with_name(site.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            for ext in recipe.extensions:
+            skipped = []
+            for ext in (*recipe.extensions, *recipe.optional_extensions):
+                optional = ext not in recipe.extensions
                 if not (src / ext).is_dir():
+                    if optional:
+                        skipped.append(f"{ext} (not in the checkout)")
+                        continue
                     raise UpstreamError(f"{recipe.method}~upstream: {ext} is not in the checkout {src}")
-                _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                      "--target", str(tmp), str(src / ext)], f"{recipe.method}~upstream: building {ext} failed")
+                try:
+                    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+                          "--target", str(tmp), str(src / ext)], f"{recipe.method}~upstream: building {ext} failed")
+                except UpstreamError as exc:
+                    if not optional:
+                        raise
+                    skipped.append(f"{ext} ({exc})")
+                    print(f"optional extension not built, the code runs without it: {exc}")
+            tmp.mkdir(parents=True, exist_ok=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(site, ignore_errors=True)
         tmp.rename(site)
-        (site / DONE).write_text(" ".join(recipe.extensions) + "\n")
+        (site / DONE).write_text(" ".join(recipe.extensions) + "\n" + "".join(f"not built: {x}\n" for x in skipped))
     return site
 
 
@@ -261,6 +284,27 @@ def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, i
             *protocol_args(recipe.method, protocol), *recipe.args(params)]
 
 
+def private_scene(scene_path: str | Path, dest: Path) -> Path:
+    """A view of the scene folder for one upstream run: links to its files, with a folder of
+    its own for ``sparse/0``. The Inria loader writes ``sparse/0/points3D.ply`` into the scene
+    on first use: this keeps that out of the user's folder and concurrent runs off one file."""
+    scene = Path(scene_path).resolve()
+    dest.mkdir(parents=True)
+    for entry in scene.iterdir():
+        if entry.name != "sparse":
+            (dest / entry.name).symlink_to(entry)
+    for model in sorted((scene / "sparse").glob("*")) if (scene / "sparse").is_dir() else []:
+        if model.is_dir():
+            (dest / "sparse" / model.name).mkdir(parents=True)
+            for f in model.iterdir():
+                if f.name != "points3D.ply":  # the run converts its own
+                    (dest / "sparse" / model.name / f.name).symlink_to(f)
+        else:
+            (dest / "sparse").mkdir(exist_ok=True)
+            (dest / "sparse" / model.name).symlink_to(model)
+    return dest
+
+
 def ply_count(path: Path) -> int:
     from plyfile import PlyData
 
@@ -286,17 +330,18 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
     """Train with the authors' code; write ``model_out`` (their PLY) and ``stats_out``
     (train_stats.json); return the statistics. Raises :class:`UpstreamError`."""
     method = recipe.method
-    cmd = train_command(recipe, scene_path, Path(model_out).parent / "upstream_output", iterations, protocol,
+    out_dir = Path(model_out).parent / "upstream_output"
+    scene_view = out_dir / "scene"
+    cmd = train_command(recipe, scene_view, out_dir, iterations, protocol,
                         params)  # before any work: bad protocol values fail first
     src, site = prepare_upstream(recipe, repository, commit, cache, sources)
     env = dict(os.environ)
     if site is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
-    out_dir = Path(model_out).parent / "upstream_output"
     shutil.rmtree(out_dir, ignore_errors=True)
     try:
         peak_file = out_dir.resolve() / "gsbench_peak_memory.json"
-        out_dir.mkdir(parents=True)
+        private_scene(scene_path, scene_view)
         t0 = time.perf_counter()
         _run([cmd[0], str(Path(__file__).with_name("measure.py")), str(peak_file), *cmd[1:]],
              f"{method}~upstream: {recipe.script} failed", cwd=src, env=env)
