@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -236,8 +237,14 @@ def build_extensions(src: Path, recipe: Recipe) -> Path | None:
                         continue
                     raise UpstreamError(f"{recipe.method}~upstream: {ext} is not in the checkout {src}")
                 try:
-                    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                          "--target", str(tmp), str(src / ext)], f"{recipe.method}~upstream: building {ext} failed")
+                    # built from a copy in a plain temporary path: setuptools builds in the source tree
+                    # and the toolchain does not cope with every character a cache path may hold
+                    with tempfile.TemporaryDirectory(prefix="gsbench-build-") as work:
+                        copy = Path(work) / Path(ext).name
+                        shutil.copytree(src / ext, copy, symlinks=True)
+                        _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+                              "--target", str(tmp.resolve()), str(copy)],
+                             f"{recipe.method}~upstream: building {ext} failed", cwd=Path(work))
                 except UpstreamError as exc:
                     if not optional:
                         raise
