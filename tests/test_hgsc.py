@@ -195,6 +195,8 @@ def test_run_codec_end_to_end_and_render_fidelity(scene, tmp_path):
     assert saved["size_bytes"] == stats["size_bytes"] == bitstream_size(tmp_path / "out" / "bitstream")
     assert stats["size_bytes"] * 4 < ply.stat().st_size
     assert stats["num_gaussians"] <= 0.7 * model.num_gaussians + 1
+    # the paper's layout (TMC13 geometry and RAHT) is not produced here: null, with the reason
+    assert saved["size_bytes_paper_format"] is None and "TMC13" in saved["size_bytes_paper_format_reason"]
     dec = GaussianModel.load_ply(tmp_path / "out" / "point_cloud.ply")
     fid = render_fidelity(model, dec, scene, backend="torch")
     assert fid["num_views"] == len(scene.test_cameras) and fid["psnr"] is not None and fid["psnr"] > 10
