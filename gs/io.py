@@ -95,3 +95,27 @@ def archive_stem(name: str) -> str:
 
 
 __all__ = ["ARCHIVE_SUFFIXES", "archive_name", "archive_stem", "json_safe", "sha256_file", "write_json"]
+
+
+def load_plugins(group: str, kind: type, what: str, unwrap: str | None = None) -> list[tuple[str, Any, str]]:
+    """``(name, object, source)`` of every entry point of ``group`` whose object (or its
+    attribute ``unwrap``) is a ``kind``. A plug-in that fails to load or is something else is
+    skipped with a warning naming it: a broken plug-in must not hide the others."""
+    import warnings
+    from importlib.metadata import entry_points
+
+    out = []
+    for ep in entry_points(group=group):
+        src = f"entry point {ep.name} = {ep.value}"
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            warnings.warn(f"{what} not loaded ({src}): {type(exc).__name__}: {exc}", stacklevel=3)
+            continue
+        if unwrap:
+            obj = getattr(obj, unwrap, obj)
+        if not isinstance(obj, kind):
+            warnings.warn(f"{what} not loaded ({src}): not a {kind.__name__}", stacklevel=3)
+            continue
+        out.append((ep.name, obj, src))
+    return out

@@ -27,13 +27,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gs.io import load_plugins
 from gs.methods.deviations import DEVIATION_KEYS, Fidelity, load_fidelity
 from gs.methods.params import Param, ParamError, param_schema, parse_scalar
 
@@ -236,8 +236,6 @@ class _Registry(Mapping[str, MethodSpec]):
 
 
 def _discover() -> list[tuple[MethodSpec, str]]:
-    from importlib.metadata import entry_points
-
     found: list[tuple[MethodSpec, str]] = []
     import gs.methods as pkg
 
@@ -247,18 +245,8 @@ def _discover() -> list[tuple[MethodSpec, str]]:
         module = importlib.import_module(f"{pkg.__name__}.{info.name}")
         if isinstance(getattr(module, "SPEC", None), MethodSpec):
             found.append((module.SPEC, module.__name__))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        src = f"entry point {ep.name} = {ep.value}"
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plug-in must not hide the other methods
-            warnings.warn(f"method plug-in not loaded ({src}): {type(exc).__name__}: {exc}", stacklevel=2)
-            continue
-        spec = getattr(obj, "SPEC", obj)
-        if not isinstance(spec, MethodSpec):
-            warnings.warn(f"method plug-in not loaded ({src}): not a MethodSpec", stacklevel=2)
-            continue
-        found.append((spec, src))
+    plugins = load_plugins(ENTRY_POINT_GROUP, MethodSpec, "method plug-in", unwrap="SPEC")
+    found += [(spec, src) for _, spec, src in plugins]
     seen: dict[str, str] = {}
     for spec, src in found:
         if spec.id in seen:

@@ -17,7 +17,6 @@ that schedule, unlike ours, which scales it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -166,20 +165,10 @@ RECIPES: dict[str, Recipe] = {
 
 def recipes() -> dict[str, Recipe]:
     """Method id -> recipe: the built-in ones and those of installed plug-ins."""
-    from importlib.metadata import entry_points
+    from gs.io import load_plugins
 
     out = dict(RECIPES)
-    for ep in entry_points(group=RECIPE_ENTRY_POINT_GROUP):
-        src = f"entry point {ep.name} = {ep.value}"
-        try:
-            recipe = ep.load()
-        except Exception as exc:  # a broken plug-in must not hide the other recipes
-            warnings.warn(f"upstream recipe not loaded ({src}): {type(exc).__name__}: {exc}", stacklevel=2)
-            continue
-        if not isinstance(recipe, Recipe):
-            warnings.warn(f"upstream recipe not loaded ({src}): not a Recipe", stacklevel=2)
-            continue
-        out[ep.name] = recipe
+    out.update({name: recipe for name, recipe, _ in load_plugins(RECIPE_ENTRY_POINT_GROUP, Recipe, "upstream recipe")})
     return out
 
 
