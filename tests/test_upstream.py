@@ -242,7 +242,8 @@ def test_fidelity_pairs_each_run_with_its_upstream_twin():
             ("gns", 0, 29.0, 100, 50.0), ("gns~upstream", 0, 29.5, 150, 40.0), ("argp", 0, 28.0, 10, 10.0)]
     df = pd.DataFrame([{"dataset": "d", "scene": "s", "method": m, "variant": "default", "seed": sd, "psnr": p,
                         "ssim": 0.9, "num_gaussians": g, "size_mb": g / 1e3, "train_seconds": t,
-                        "train_peak_memory_bytes": 2e9, "implementation": "upstream@abc" if "~" in m else "ours"}
+                        "train_peak_memory_bytes": 2e9, "implementation": "upstream@abc" if "~" in m else "ours",
+                        "solo_timings": not (m == "gns~upstream")}
                        for m, sd, p, g, t in rows])
     t = fidelity_table(df).set_index(["method", "seed"])
     assert len(t) == 3  # argp has no upstream twin
@@ -250,7 +251,9 @@ def test_fidelity_pairs_each_run_with_its_upstream_twin():
     assert t.at[("gns", 0), "gaussians_ratio"] == pytest.approx(100 / 150)
     assert not t.at[("gns", 0), "within_tolerance"]  # 0.5 dB and a third fewer Gaussians
     assert t.at[("gns", 0), "train_time_ratio"] == pytest.approx(1.25) and t.at[("gns", 0), "upstream"] == "upstream@abc"
+    assert t.at[("3dgs", 0), "solo_timings"] and not t.at[("gns", 0), "solo_timings"]
     md = fidelity_markdown(fidelity_table(df))
+    assert md.count("†") == 2  # the shared pair's seconds, and the note
     assert md.count("\n| s |") == 3 and "✗" in md and "✓" in md
 
 

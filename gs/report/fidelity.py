@@ -31,7 +31,8 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     df["side"] = [impl for _, impl in split]
     df["seed"] = df["seed"].fillna(-1).astype(int)
     df["train_peak_memory_bytes"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
-    cols = [*KEYS, *SIDES.values()]
+    df["solo_timings"] = df["solo_timings"] if "solo_timings" in df else None
+    cols = [*KEYS, *SIDES.values(), "solo_timings"]
     ours = df[df["side"] == "ours"][cols]
     up = df[df["side"] == "upstream"][cols + ["implementation"]]
     both = ours.merge(up, on=KEYS, suffixes=("_ours", "_upstream"))
@@ -41,6 +42,10 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     for name, col in SIDES.items():
         out[f"{name}_ours"] = pd.to_numeric(both[f"{col}_ours"], errors="coerce")
         out[f"{name}_upstream"] = pd.to_numeric(both[f"{col}_upstream"], errors="coerce")
+    # both sides' training and evaluation had the GPU alone (False when either shared it)
+    out["solo_timings"] = [False if (a is False or b is False) else (True if a is True and b is True else None)
+                           for a, b in zip([_flag(v) for v in both["solo_timings_ours"]],
+                                           [_flag(v) for v in both["solo_timings_upstream"]])]
     out["delta_psnr"] = out["psnr_ours"] - out["psnr_upstream"]
     out["gaussians_ratio"] = out["gaussians_ours"] / out["gaussians_upstream"]
     out["train_time_ratio"] = out["train_s_ours"] / out["train_s_upstream"]
@@ -49,6 +54,13 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
         if not (math.isnan(d) or math.isnan(r)) else None
         for d, r in zip(out["delta_psnr"], out["gaussians_ratio"])]
     return out.sort_values(KEYS, key=lambda s: s.astype(str)).reset_index(drop=True)
+
+
+def _flag(v: Any) -> bool | None:
+    """A CSV cell of solo_timings (True/False/empty, maybe read back as text) as a bool or None."""
+    if isinstance(v, str):
+        return {"true": True, "false": False}.get(v.strip().lower())
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)  # numpy bools too
 
 
 def _num(v: Any, fmt: str) -> str:
@@ -73,10 +85,13 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
             f"| {_num(r['gaussians_ours'], ',.0f')} / {_num(r['gaussians_upstream'], ',.0f')} "
             f"| {_num(r['gaussians_ratio'], '.2f')} "
             f"| {_num(r['size_mb_ours'], '.1f')} / {_num(r['size_mb_upstream'], '.1f')} "
-            f"| {_num(r['train_s_ours'], '.0f')} / {_num(r['train_s_upstream'], '.0f')} "
+            f"| {_num(r['train_s_ours'], '.0f')} / {_num(r['train_s_upstream'], '.0f')}"
+            f"{'†' if _flag(r['solo_timings']) is False else ''} "
             f"| {_num(r['train_time_ratio'], '.2f')} "
             f"| {_num(r['train_peak_gb_ours'], '.2f')} / {_num(r['train_peak_gb_upstream'], '.2f')} | {within} |")
     note = (f"\nΔPSNR = ours − upstream; within = |ΔPSNR| ≤ {PSNR_TOLERANCE_DB} dB and #Gaussians within "
             f"{GAUSSIANS_TOLERANCE:.0%}. Train seconds: ours time the training loop, upstream the authors' whole "
-            "script (data loading and its own test pass included). Both sides are scored by our evaluator.\n")
+            "script (data loading and its own test pass included); † = the GPU was shared with other jobs "
+            "(GS_BENCH_JOBS_PER_GPU > 1), so the seconds and their ratio are indicative. Both sides are scored by "
+            "our evaluator.\n")
     return "\n".join(lines) + "\n" + note
