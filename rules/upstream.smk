@@ -11,7 +11,7 @@ rule build_upstream:
     output:
         f"{DATA}/upstream/built/{{umethod}}.json",
     params:
-        cache=f"{DATA}/upstream",
+        cache=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # {data_dir}/upstream
         sources=config.get("upstream_sources"),
     log:
         f"{LOGS}/build_upstream/{{umethod}}.log",
@@ -34,7 +34,7 @@ rule train_upstream:
         params=train_params,
         from_baseline=baseline_params,
         settings=train_settings,
-        cache=f"{DATA}/upstream",
+        cache=lambda w, input: os.path.dirname(os.path.dirname(input.built)),  # {data_dir}/upstream
         sources=config.get("upstream_sources"),
     log:
         f"{LOGS}/train/{{dataset}}/{{scene}}/{{umethod}}~upstream/{{variant}}.log",
