@@ -27,16 +27,15 @@ def _standin_jit_load(build: Path) -> str:
             for i in range(0, len(LIBRARY), 4):
                 f.write(LIBRARY[i:i + 4])
                 f.flush()
-                time.sleep(0.02)
+                time.sleep(0.05)
     data = lib.read_bytes()
     if data != LIBRARY:
         raise OSError(f"cannot open shared object file: {lib} is incomplete ({len(data)} bytes)")
     return "loaded"
 
 
-def _job(build: str, use_lock: bool, start: float, results) -> None:
-    while time.time() < start:  # start together
-        time.sleep(0.001)
+def _job(build: str, use_lock: bool, barrier, results) -> None:
+    barrier.wait(timeout=300)  # start together, however long each process took to spawn
     try:
         if use_lock:
             out = load_once(lambda: _standin_jit_load(Path(build)), Path(build).parent / "ext.lock",
@@ -53,11 +52,11 @@ def _run_jobs(tmp_path: Path, use_lock: bool, n: int = 4) -> tuple[list[str], in
     build.mkdir(parents=True)
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    start = time.time() + 2.0
-    procs = [ctx.Process(target=_job, args=(str(build), use_lock, start, results)) for _ in range(n)]
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=_job, args=(str(build), use_lock, barrier, results)) for _ in range(n)]
     for p in procs:
         p.start()
-    outs = [results.get(timeout=60) for _ in procs]
+    outs = [results.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     compiles = (build / "compiles.log").read_text().count("compile")
