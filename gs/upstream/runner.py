@@ -344,7 +344,8 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
     src, site = prepare_upstream(recipe, repository, commit, cache, sources)
     env = dict(os.environ)
     if site is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+        # absolute: the script runs in the checkout, where a relative cache path means nothing
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site.resolve()), env.get("PYTHONPATH", "")) if p)
     shutil.rmtree(out_dir, ignore_errors=True)
     try:
         peak_file = out_dir.resolve() / "gsbench_peak_memory.json"
