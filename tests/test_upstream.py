@@ -149,6 +149,28 @@ def test_unreachable_repository_is_one_line_and_leaves_nothing(tmp_path):
     assert not list(cache.glob("*/src*"))
 
 
+def test_built_extensions_are_importable_from_the_checkout(tmp_path, monkeypatch):
+    """The cache path is relative in a pipeline ({data_dir}/upstream); the script runs inside
+    the checkout, so the extensions' folder must reach it as an absolute path."""
+    from gs.model import GaussianModel
+
+    monkeypatch.chdir(tmp_path)
+    src = Path("cache/repo@abc/src")
+    src.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    GaussianModel.from_points(rng.uniform(-1, 1, (50, 3)), rng.uniform(0, 1, (50, 3))).save_ply(src / "model.ply")
+    (src / "train.py").write_text("import fake_rasterizer\n" + FAKE_TRAIN)
+    site = Path("cache/repo@abc/build/key")  # relative, as the pipeline's cache is
+    site.mkdir(parents=True)
+    (site / "fake_rasterizer.py").write_text("")
+    monkeypatch.setattr(runner, "prepare_upstream", lambda *a, **k: (src, site))
+    (tmp_path / "scene" / "sparse" / "0").mkdir(parents=True)
+    stats = runner.run_upstream(Recipe("x", needs_cuda=False), "file:///nowhere", "a" * 40, tmp_path / "scene", {},
+                                10, {}, tmp_path / "run" / "point_cloud.ply", tmp_path / "run" / "train_stats.json",
+                                "cache")
+    assert stats["num_gaussians"] == 50
+
+
 def test_failed_run_writes_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(runner.shutil, "which", lambda name: None)
     model, stats = tmp_path / "run" / "point_cloud.ply", tmp_path / "run" / "train_stats.json"
