@@ -85,7 +85,8 @@ The Decomp variants differ from ``tag_gradprune`` only after the last iteration.
 ``no_ws_prune`` and ``no_ws_prune_decomp_0.1`` are a diagnostic, not upstream: the same method
 with the 3DGS world-size prune rule (``world_size_limit=None``) off. On fern (LLFF, small
 camera extent, 10k SfM points) the 2 % growth cap leaves most Gaussians large at 3k, that rule
-then deletes them and the model collapses (``benchmarks/results/acceptance_gpu_session2.md``);
+then deletes them and the model collapses (``benchmarks/results/local_gpu_h200/results.csv``,
+``benchmarks/results/fidelity_fern_h200.md``);
 these variants measure how much of EDIM's result that one rule decides.
 - Every schedule number is given for the 30k recipe and scaled with ``ctx.at`` (tag window
   included).
