@@ -185,18 +185,17 @@ def cmd_methods(args: argparse.Namespace) -> None:
 
 
 def cmd_upstream_export(args: argparse.Namespace) -> None:
-    from gs.methods.registry import get_method
+    from gs.methods.registry import upstream_pin
     from gs.upstream.recipes import recipes
     from gs.upstream.runner import UpstreamError, export_sources
 
-    pins = {}
-    for method in args.methods or sorted(recipes()):
-        fid = get_method(method).fidelity
-        if method not in recipes() or fid is None:
-            raise ValueError(f"method '{method}' has no upstream recipe and pinned repository")
-        pins[method] = (fid.repository, fid.commit)
+    have = recipes()
+    for method in args.methods:
+        if method not in have:
+            raise ValueError(f"method '{method}' has no upstream recipe (recipes: {sorted(have)})")
+    pins = {method: upstream_pin(method) for method in args.methods or sorted(have)}
     try:
-        export_sources(args.dest, pins, recipes())
+        export_sources(args.dest, pins, have)
     except UpstreamError as exc:
         raise ValueError(str(exc)) from None
 

@@ -377,3 +377,11 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert list(fid["method"]) == ["tinyup"] and fid.at[0, "gaussians_upstream"] == 200
     src = next((work / ".data/upstream").glob("*@*/src"))
     assert src.joinpath("train.py").read_text().splitlines()[0] == "# build fix applied"
+
+
+def test_upstream_export_refuses_a_method_without_recipe(tmp_path, capsys):
+    from gs.cli import main
+
+    assert main(["upstream-export", str(tmp_path / "src"), "hgsc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'hgsc' has no upstream recipe" in err and not (tmp_path / "src").exists()

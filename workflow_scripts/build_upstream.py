@@ -6,17 +6,14 @@ with _setup.logged(snakemake):  # noqa: F821
     import os
 
     from gs.io import write_json
-    from gs.methods.registry import get_method
+    from gs.methods.registry import upstream_pin
     from gs.upstream.recipes import recipe_for
     from gs.upstream.runner import prepare_upstream
 
     sm = snakemake  # noqa: F821
     method = sm.wildcards.umethod
     os.environ.setdefault("MAX_JOBS", str(sm.threads))  # parallel nvcc jobs of torch's extension builder
-    fidelity = get_method(method).fidelity
-    if fidelity is None:
-        raise ValueError(f"method '{method}': no deviations file, so no upstream repository and commit")
-    src, site = prepare_upstream(recipe_for(method), fidelity.repository, fidelity.commit, sm.params.cache,
-                                 sm.params.sources)
-    write_json(sm.output[0], {"method": method, "repository": fidelity.repository, "commit": fidelity.commit,
+    repository, commit = upstream_pin(method)
+    src, site = prepare_upstream(recipe_for(method), repository, commit, sm.params.cache, sm.params.sources)
+    write_json(sm.output[0], {"method": method, "repository": repository, "commit": commit,
                               "checkout": str(src), "extensions": str(site) if site else None})

@@ -6,7 +6,7 @@ with _setup.logged(snakemake):  # noqa: F821
     import json
     from pathlib import Path
 
-    from gs.methods.registry import get_method
+    from gs.methods.registry import upstream_pin
     from gs.upstream.recipes import recipe_for
     from gs.upstream.runner import run_upstream
 
@@ -17,11 +17,9 @@ with _setup.logged(snakemake):  # noqa: F821
         stats = json.loads(Path(sm.input.baseline[0]).read_text())
         for param, key in sm.params.from_baseline.items():
             params.setdefault(param, stats[key])
-    fidelity = get_method(method).fidelity
-    if fidelity is None:
-        raise ValueError(f"method '{method}': no deviations file, so no upstream repository and commit")
+    repository, commit = upstream_pin(method)
     info = json.loads(Path(sm.input.scene).read_text())
-    stats = run_upstream(recipe_for(method), fidelity.repository, fidelity.commit, info["path"], info["protocol"],
+    stats = run_upstream(recipe_for(method), repository, commit, info["path"], info["protocol"],
                          sm.params.settings["iterations"], params, sm.output.model, sm.output.stats,
                          sm.params.cache, sm.params.sources)
     print({k: v for k, v in stats.items() if not isinstance(v, (list, dict))})

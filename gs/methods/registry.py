@@ -265,6 +265,14 @@ def get_method(method_id: str) -> MethodSpec:
         raise KeyError(f"unknown method '{method_id}' (registered: {sorted(METHODS)})") from None
 
 
+def upstream_pin(method_id: str) -> tuple[str, str]:
+    """(repository, commit) of the method's authors' code, from its deviations file."""
+    fidelity = get_method(method_id).fidelity
+    if fidelity is None:
+        raise ValueError(f"method '{method_id}': no deviations file, so no upstream repository and commit")
+    return fidelity.repository, fidelity.commit
+
+
 def list_methods(kind: str | None = None) -> list[str]:
     return [m for m, s in METHODS.items() if kind is None or s.kind == kind]
 

@@ -20,7 +20,7 @@ PSNR_TOLERANCE_DB = 0.3
 GAUSSIANS_TOLERANCE = 0.10
 KEYS = ["dataset", "scene", "method", "variant", "seed"]
 SIDES = {"psnr": "psnr", "ssim": "ssim", "gaussians": "num_gaussians", "size_mb": "size_mb",
-         "train_s": "train_seconds", "train_peak_gb": "train_peak_memory_bytes"}
+         "train_s": "train_seconds", "train_peak_gb": "train_peak_gb"}
 
 
 def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -30,8 +30,9 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     df["method"] = [m for m, _ in split]
     df["side"] = [impl for _, impl in split]
     df["seed"] = df["seed"].fillna(-1).astype(int)
-    df["train_peak_memory_bytes"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
-    df["solo_timings"] = df["solo_timings"] if "solo_timings" in df else None
+    df["train_peak_gb"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
+    if "solo_timings" not in df:
+        df["solo_timings"] = None
     cols = [*KEYS, *SIDES.values(), "solo_timings"]
     ours = df[df["side"] == "ours"][cols]
     up = df[df["side"] == "upstream"][cols + ["implementation"]]

@@ -157,22 +157,20 @@ def checkout(repository: str, commit: str, cache: str | Path, recipe: Recipe,
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(src, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
+        exported = offline is not None and offline.is_dir()
         try:
-            if offline is not None and offline.is_dir():
+            if exported:
                 print(f"copying the sources exported in {offline}")
                 shutil.copytree(offline, tmp, symlinks=True)
-                apply_fixes(tmp, recipe, commit)
-                tmp.rename(src)
-                (src / DONE).write_text(f"{repository} {commit} (from {offline})\n")
-                return src
-            clone(repository, commit, tmp, hint=f" (or export it to {offline})" if offline is not None else "",
-                  overrides=recipe.submodule_overrides)
+            else:
+                clone(repository, commit, tmp, hint=f" (or export it to {offline})" if offline is not None else "",
+                      overrides=recipe.submodule_overrides)
             apply_fixes(tmp, recipe, commit)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         tmp.rename(src)
-        (src / DONE).write_text(f"{repository} {commit}\n")
+        (src / DONE).write_text(f"{repository} {commit}" + (f" (from {offline})" if exported else "") + "\n")
     return src
 
 
@@ -237,8 +235,8 @@ def build_extensions(src: Path, recipe: Recipe) -> Path | None:
                         continue
                     raise UpstreamError(f"{recipe.method}~upstream: {ext} is not in the checkout {src}")
                 try:
-                    # built from a copy in a plain temporary path: setuptools builds in the source tree
-                    # and the toolchain does not cope with every character a cache path may hold
+                    # built from a temporary copy: setuptools writes build/ and *.egg-info into the
+                    # tree it builds, and the checkout stays as it was set up
                     with tempfile.TemporaryDirectory(prefix="gsbench-build-") as work:
                         copy = Path(work) / Path(ext).name
                         shutil.copytree(src / ext, copy, symlinks=True)
