@@ -120,6 +120,10 @@ def test_protocol_becomes_the_inria_command_line(tmp_path):
     assert cmd[1:] == ["train.py", "-s", str(tmp_path / "fern"), "-m", str(tmp_path / "out"), "--eval",
                        "--iterations", "30000", "--test_iterations", "30000", "--save_iterations", "30000",
                        "-i", "images_4", "--disable_viewer"]
+    # ARGP's train.py sets its output folder from --model_name and overwrites -m with it
+    argp = runner.train_command(RECIPES["argp"], tmp_path / "fern", tmp_path / "out", 30000,
+                                {"images": "images_4", "resolution": -1, "test_every": 8}, {})
+    assert argp[4:6] == ["--model_name", str(tmp_path / "out")] and "-m" not in argp
     assert runner.protocol_args("x", {"resolution": 2, "white_background": True}) == ["-r", "2", "-w"]
     with pytest.raises(runner.UpstreamError, match="every 8th image"):
         runner.protocol_args("x", {"test_every": 10})

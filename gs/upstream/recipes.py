@@ -62,6 +62,9 @@ class Recipe:
     needs_cuda: bool = True
     #: flags every run passes (``--disable_viewer``: concurrent runs cannot share the viewer's port)
     fixed_args: tuple[str, ...] = ()
+    #: the flag that names the output folder (ARGP's train.py takes it from ``--model_name``
+    #: and overwrites ``-m`` with it)
+    output_flag: str = "-m"
     #: submodule path -> (repository, commit), where the commit the repository records cannot
     #: run its own code (listed as a deviation of the runner)
     submodule_overrides: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -139,7 +142,7 @@ RECIPES: dict[str, Recipe] = {
     # flags as named in ARGP's arguments/__init__.py at the pinned commit (ctprune_ratio,
     # tp_prune_level, recover_level); its rasterizer is a modified diff-gaussian-rasterization
     # (recovery-score backward) kept in the repository, simple-knn a git submodule
-    "argp": Recipe("argp", INRIA_EXTENSIONS, INRIA_FIXES, fixed_args=NO_VIEWER,
+    "argp": Recipe("argp", INRIA_EXTENSIONS, INRIA_FIXES, fixed_args=NO_VIEWER, output_flag="--model_name",
                    flags={"prune_quantile": "--ctprune_ratio", "freeze_quantile": "--tp_prune_level",
                           "recover_ratio": "--recover_level"},
                    upstream_values={"freeze_gradients": False}),

@@ -284,7 +284,8 @@ def protocol_args(method: str, protocol: Mapping[str, Any]) -> list[str]:
 def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, iterations: int,
                   protocol: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
     n = str(int(iterations))
-    return [sys.executable, recipe.script, "-s", str(Path(scene_path).resolve()), "-m", str(Path(out_dir).resolve()),
+    return [sys.executable, recipe.script, "-s", str(Path(scene_path).resolve()),
+            recipe.output_flag, str(Path(out_dir).resolve()),
             "--eval", "--iterations", n, "--test_iterations", n, "--save_iterations", n,
             *protocol_args(recipe.method, protocol), *recipe.args(params)]
 
