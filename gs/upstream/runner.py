@@ -54,13 +54,19 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
-    """Run ``cmd``, its output to our stdout (the rule's log); a failure is one line with the
-    command's last output line."""
+    """Run ``cmd``, its output streamed line by line to our stdout (the rule's log, so a long
+    run shows its progress bar while it trains); a failure is one line with the command's last
+    output line."""
     print("$ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    print(proc.stdout, end="", flush=True)
+    last = "no output"
+    # text mode reads a progress bar's carriage returns as line ends
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            print(line, end="" if line.endswith("\n") else "\n", flush=True)
+            if line.strip():
+                last = line.strip()
     if proc.returncode != 0:
-        last = next((ln.strip() for ln in reversed(proc.stdout.splitlines()) if ln.strip()), "no output")
         raise UpstreamError(f"{what} (exit {proc.returncode}): {last}")
 
 
