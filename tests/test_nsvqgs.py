@@ -292,7 +292,8 @@ def test_codec_round_trip_is_bit_exact_and_renders_identically(tmp_path, entropy
     assert stats["quantization_source"] == "trained"
     assert stats["size_bytes"] == bitstream_size(tmp_path / "bs")
     assert stats["size_bytes_fixed_width"] == sum(stats["components_fixed_width"].values())
-    assert stats["size_bytes_paper_format"] == stats["size_bytes_fixed_width"]
+    # the paper's layout is upstream's zip: its payload plus file headers, deflated
+    assert 0.5 * stats["size_bytes_fixed_width"] < stats["size_bytes_paper_format"] < 2 * stats["size_bytes_fixed_width"]
     assert sum(stats["components"].values()) == stats["size_bytes"]
     d = NSVQCodec().decode(tmp_path / "bs")
     assert d.sh_degree == m.sh_degree
@@ -406,3 +407,40 @@ def test_paper_format_size_reaches_results_csv_and_tables(tmp_path):
     assert df[df["method"] == "hgsc"]["size_mb_paper"].isna().all()
     md = markdown_table(df, "llff")
     assert "Size, paper layout [MB]" in md and "9.72" in md
+
+
+def test_paper_layout_is_the_zip_upstream_writes_and_decodes_as_theirs_does(tmp_path):
+    """upstream_zip's four files, read back the way upstream's load_ply reads them (indices MSB
+    first per attribute in --quant_params order, codebook lookup), give our model's attributes."""
+    import io
+    import zipfile
+
+    from plyfile import PlyData
+
+    from gs.methods.nsvqgs import upstream_zip
+
+    m, aux = quantized_model_and_aux(n=123)
+    books = {k: torch.from_numpy(aux[ARTIFACT_KEY][f"codebook.{k}"]) for k in ("scales", "quats", "sh0", "shN")}
+    idx = {k: torch.from_numpy(aux[ARTIFACT_KEY][f"index.{k}"]) for k in books}
+    data = upstream_zip(m.params["means"], m.params["opacities"], books, idx)
+    z = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(z.namelist()) == ["codebook.pth", "point_cloud.ply", "vq_args.npy", "vq_inds.bin"]
+    assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+    args = np.load(io.BytesIO(z.read("vq_args.npy")), allow_pickle=True).item()
+    assert args["quant_params"] == ["sh", "dc", "rot", "scale"] and args["n_bits"]["sh"] == 3  # K = 8
+    codebook = torch.load(io.BytesIO(z.read("codebook.pth")))
+    bits = np.unpackbits(np.frombuffer(z.read("vq_inds.bin"), np.uint8))
+    assert len(bits) == math.ceil(sum(args["len"].values()) / 8) * 8
+    start = 0
+    for ours, theirs in (("shN", "sh"), ("sh0", "dc"), ("quats", "rot"), ("scales", "scale")):
+        width = args["n_bits"][theirs]
+        chunk = bits[start:start + args["len"][theirs]].reshape(-1, width)
+        start += args["len"][theirs]
+        ind = chunk.astype(np.int64) @ (1 << np.arange(width - 1, -1, -1))
+        got = codebook[theirs][torch.from_numpy(ind)]
+        assert torch.equal(got.reshape(m.params[ours].shape), m.params[ours].detach()), theirs
+    vertex = PlyData.read(io.BytesIO(z.read("point_cloud.ply")))["vertex"]
+    assert [p.name for p in vertex.properties] == ["x", "y", "z", "opacity"] and vertex.count == 123
+    assert np.array_equal(vertex["opacity"], m.params["opacities"].detach().numpy().reshape(-1))
+    stats = NSVQCodec(**SMALL_K).encode(m, tmp_path / "bs", CodecContext(aux=aux))
+    assert stats["size_bytes_paper_format"] == len(data)

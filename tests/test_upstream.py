@@ -281,6 +281,23 @@ def test_fidelity_pairs_each_run_with_its_upstream_twin():
     md = fidelity_markdown(fidelity_table(df))
     assert md.count("†") == 2  # the shared pair's seconds, and the note
     assert md.count("\n| s |") == 3 and "✗" in md and "✓" in md
+    assert "paper-layout" not in md  # no codec row
+
+
+def test_fidelity_holds_a_codec_to_its_size_in_the_papers_layout():
+    from gs.report.fidelity import fidelity_markdown, fidelity_table
+
+    def row(method, paper_mb, size_mb, psnr=27.0):
+        return {"dataset": "d", "scene": "s", "method": method, "variant": "k4k", "seed": 0, "psnr": psnr,
+                "ssim": 0.9, "num_gaussians": 1000, "size_mb": size_mb, "size_mb_paper": paper_mb,
+                "decode_seconds": 0.5, "train_seconds": 100.0, "implementation": "upstream@abc" if "~" in method else "ours"}
+
+    close = fidelity_table(pd.DataFrame([row("nsvqgs", 9.5, 8.4), row("nsvqgs~upstream", 10.0, 10.0)]))
+    assert close.at[0, "paper_size_ratio"] == pytest.approx(0.95) and close.at[0, "within_tolerance"]
+    far = fidelity_table(pd.DataFrame([row("nsvqgs", 8.0, 8.4), row("nsvqgs~upstream", 10.0, 10.0)]))
+    assert not far.at[0, "within_tolerance"]  # same PSNR and count, 20 % smaller in the paper's layout
+    md = fidelity_markdown(far)
+    assert "paper-layout MB ours / upstream" in md and "| 8.00 / 10.00 | 0.50 / 0.50 |" in md
 
 
 # ------------------------------------------------------------------------------ end to end
@@ -389,3 +406,88 @@ def test_upstream_export_refuses_a_method_without_recipe(tmp_path, capsys):
     assert main(["upstream-export", str(tmp_path / "src"), "hgsc"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'hgsc' has no upstream recipe" in err and not (tmp_path / "src").exists()
+
+
+# ------------------------------------------------------------------------------ codecs: NSVQ-GS
+FAKE_NSVQ_TRAIN = '''\
+"""A stand-in for NSVQ-GS's train_newvq.py: writes its bitstream (a zip around a PLY)."""
+import json, sys, zipfile
+from pathlib import Path
+
+argv = sys.argv[1:]
+out, n = Path(argv[argv.index("-m") + 1]), argv[argv.index("--total_iterations") + 1]
+(out / "point_cloud" / f"iteration_{n}").mkdir(parents=True)
+with zipfile.ZipFile(out / "point_cloud" / f"iteration_{n}" / "compressed_model.zip", "w") as z:
+    z.write(Path(__file__).with_name("model.ply"), "point_cloud.ply")
+(out / "argv.json").write_text(json.dumps(argv))
+'''
+
+FAKE_NSVQ_MODEL = '''\
+"""A stand-in for the authors' GaussianModel: load_ply unzips in place and deletes what it
+unzipped, as theirs does; save_ply writes point_cloud.ply into a folder."""
+import os, shutil, zipfile
+
+
+class GaussianModel:
+    def __init__(self, sh_degree, optimizer_type="default", module_vq=None):
+        self.ply = None
+
+    def load_ply(self, path, load_quant=False):
+        assert load_quant
+        zipfile.ZipFile(os.path.join(path, "compressed_model.zip")).extractall(path)
+        with open(os.path.join(path, "point_cloud.ply"), "rb") as f:
+            self.ply = f.read()
+        os.remove(os.path.join(path, "point_cloud.ply"))
+
+    def save_ply(self, path):
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "point_cloud.ply"), "wb") as f:
+            f.write(self.ply)
+'''
+
+
+def fake_nsvq_checkout(src: Path) -> None:
+    from gs.model import GaussianModel
+
+    (src / "scene").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    GaussianModel.from_points(rng.uniform(-1, 1, (40, 3)), rng.uniform(0, 1, (40, 3))).save_ply(src / "model.ply")
+    (src / "train_newvq.py").write_text(FAKE_NSVQ_TRAIN)
+    (src / "scene" / "__init__.py").write_text("")
+    (src / "scene" / "gaussian_model.py").write_text(FAKE_NSVQ_MODEL)
+
+
+def test_nsvq_upstream_trains_45k_then_decodes_its_bitstream_with_the_authors_decoder(tmp_path, monkeypatch):
+    import dataclasses
+
+    from gs.model import GaussianModel
+
+    src = tmp_path / "src"
+    fake_nsvq_checkout(src)
+    monkeypatch.setattr(runner, "prepare_upstream", lambda *a, **k: (src, None))
+    (tmp_path / "scene" / "sparse" / "0").mkdir(parents=True)
+    recipe = dataclasses.replace(RECIPES["nsvqgs"], needs_cuda=False)
+    run = tmp_path / "run"
+    k256 = {"k_scale": 256, "k_rotation": 256, "k_dc": 64, "k_sh": 64}
+    stats = runner.run_upstream(recipe, "file:///nowhere", "a" * 40, tmp_path / "scene", {"images": "images_4"},
+                                30000, k256, run / "point_cloud.ply", run / "train_stats.json", tmp_path / "cache")
+    argv = json.loads((run / "upstream_output" / "argv.json").read_text())
+    assert argv[argv.index("--total_iterations") + 1] == "45000" and stats["iterations"] == 45000
+    for flag, value in [("--vq_ncls", "256"), ("--vq_ncls_dc", "64"), ("--vq_ncls_sh", "64"),
+                        ("--vq_start_iter", "20000"), ("--max_prune_iter", "20000"), ("--lambda_reg", "1e-07")]:
+        assert argv[argv.index(flag) + 1] == value, flag
+    assert {"--opacity_reg", "--fine_tune"} <= set(argv) and "--disable_viewer" not in argv
+    bitstream = run / "upstream_output/point_cloud/iteration_45000/compressed_model.zip"
+    assert bitstream.is_file()  # decoded from a copy: the bitstream stays
+    assert stats["size_bytes"] == stats["size_bytes_paper_format"] == bitstream.stat().st_size
+    assert stats["decode_seconds"] >= 0 and stats["encode_seconds"] is None and stats["encode_seconds_reason"]
+    assert GaussianModel.load_ply(run / "point_cloud.ply").num_gaussians == 40 == stats["num_gaussians"]
+
+
+def test_nsvq_upstream_runs_only_what_its_code_can(tmp_path):
+    recipe = RECIPES["nsvqgs"]
+    assert recipe.supports({"k_scale": 4096, "k_rotation": 4096}) and not recipe.supports({"k_scale": 4096,
+                                                                                           "k_rotation": 1024})
+    assert not recipe.supports({"fresh_dead_codes": True})
+    with pytest.raises(runner.UpstreamError, match="iterations: 30000, not 7000"):
+        runner.train_command(recipe, tmp_path, tmp_path / "out", 7000, {}, {})

@@ -25,6 +25,11 @@ with _setup.logged(snakemake):  # noqa: F821
     extra["implementation"] = train.get("implementation", "ours")  # "upstream@<commit>": the authors' code
     if train.get("gpu_sharing") is not None:  # whether train_seconds is a solo figure
         extra["train_gpu_sharing"] = train["gpu_sharing"]
+    if "size_bytes" in train:  # the authors' codec: the runner measured their bitstream
+        size_bytes, size_reason = train["size_bytes"], train["size_bytes_reason"]
+        for k in ("encode_seconds", "decode_seconds", "size_bytes_paper_format", "size_bytes_paper_format_reason"):
+            if k in train:
+                extra[k] = train[k]
     if "codec_stats" in sm.input.keys():
         codec = json.loads(Path(sm.input.codec_stats).read_text())
         size_bytes, size_reason = codec["size_bytes"], "bitstream bytes (every file the decoder reads)"

@@ -3,7 +3,9 @@
 A run ``gns/15pct`` of ours and its twin ``gns~upstream/15pct`` (same scene and seed, scored by
 the same evaluator) become one row with both sides' PSNR, SSIM, #Gaussians, size, training
 seconds and training peak memory, the differences, and whether the pair is within the
-tolerance this benchmark holds itself to (|ΔPSNR| <= 0.3 dB and #Gaussians within 10 %).
+tolerance this benchmark holds itself to (|ΔPSNR| <= 0.3 dB and #Gaussians within 10 %; for a
+codec also its size in the paper's own layout within 10 %). Codec rows add that size and the
+decode seconds of each side.
 A pair outside it is not hidden: the method's deviations file must name the cause.
 """
 
@@ -20,7 +22,9 @@ PSNR_TOLERANCE_DB = 0.3
 GAUSSIANS_TOLERANCE = 0.10
 KEYS = ["dataset", "scene", "method", "variant", "seed"]
 SIDES = {"psnr": "psnr", "ssim": "ssim", "gaussians": "num_gaussians", "size_mb": "size_mb",
-         "train_s": "train_seconds", "train_peak_gb": "train_peak_gb"}
+         "train_s": "train_seconds", "train_peak_gb": "train_peak_gb", "paper_mb": "size_mb_paper",
+         "decode_s": "decode_seconds"}
+SIZE_TOLERANCE = 0.10
 
 
 def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -33,6 +37,9 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     df["train_peak_gb"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
     if "solo_timings" not in df:
         df["solo_timings"] = None
+    for col in SIDES.values():
+        if col not in df:
+            df[col] = None
     cols = [*KEYS, *SIDES.values(), "solo_timings"]
     ours = df[df["side"] == "ours"][cols]
     up = df[df["side"] == "upstream"][cols + ["implementation"]]
@@ -50,10 +57,12 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     out["delta_psnr"] = out["psnr_ours"] - out["psnr_upstream"]
     out["gaussians_ratio"] = out["gaussians_ours"] / out["gaussians_upstream"]
     out["train_time_ratio"] = out["train_s_ours"] / out["train_s_upstream"]
+    out["paper_size_ratio"] = out["paper_mb_ours"] / out["paper_mb_upstream"]
     out["within_tolerance"] = [
-        bool(abs(d) <= PSNR_TOLERANCE_DB and abs(r - 1) <= GAUSSIANS_TOLERANCE)
+        bool(abs(d) <= PSNR_TOLERANCE_DB and abs(r - 1) <= GAUSSIANS_TOLERANCE
+             and (math.isnan(p) or abs(p - 1) <= SIZE_TOLERANCE))
         if not (math.isnan(d) or math.isnan(r)) else None
-        for d, r in zip(out["delta_psnr"], out["gaussians_ratio"])]
+        for d, r, p in zip(out["delta_psnr"], out["gaussians_ratio"], out["paper_size_ratio"])]
     return out.sort_values(KEYS, key=lambda s: s.astype(str)).reset_index(drop=True)
 
 
@@ -72,9 +81,11 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
     """The pairs as a Markdown table (one line per pair; '✗' marks a pair outside the tolerance)."""
     if table.empty:
         return "No run was trained by both implementations.\n"
+    codecs = bool(table["paper_size_ratio"].notna().any())
     head = ("| scene | method | seed | PSNR ours / upstream | ΔPSNR | SSIM ours / upstream | #G ours / upstream "
-            "| #G ratio | size MB ours / upstream | train s ours / upstream | time ratio | train peak GB "
-            "ours / upstream | within |")
+            "| #G ratio | size MB ours / upstream "
+            + ("| paper-layout MB ours / upstream | decode s ours / upstream " if codecs else "")
+            + "| train s ours / upstream | time ratio | train peak GB ours / upstream | within |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for _, r in table.iterrows():
         label = r["method"] if r["variant"] == "default" else f"{r['method']} {r['variant']}"
@@ -86,12 +97,17 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
             f"| {_num(r['gaussians_ours'], ',.0f')} / {_num(r['gaussians_upstream'], ',.0f')} "
             f"| {_num(r['gaussians_ratio'], '.2f')} "
             f"| {_num(r['size_mb_ours'], '.1f')} / {_num(r['size_mb_upstream'], '.1f')} "
-            f"| {_num(r['train_s_ours'], '.0f')} / {_num(r['train_s_upstream'], '.0f')}"
+            + (f"| {_num(r['paper_mb_ours'], '.2f')} / {_num(r['paper_mb_upstream'], '.2f')} "
+               f"| {_num(r['decode_s_ours'], '.2f')} / {_num(r['decode_s_upstream'], '.2f')} " if codecs else "")
+            + f"| {_num(r['train_s_ours'], '.0f')} / {_num(r['train_s_upstream'], '.0f')}"
             f"{'†' if _flag(r['solo_timings']) is False else ''} "
             f"| {_num(r['train_time_ratio'], '.2f')} "
             f"| {_num(r['train_peak_gb_ours'], '.2f')} / {_num(r['train_peak_gb_upstream'], '.2f')} | {within} |")
     note = (f"\nΔPSNR = ours − upstream; within = |ΔPSNR| ≤ {PSNR_TOLERANCE_DB} dB and #Gaussians within "
-            f"{GAUSSIANS_TOLERANCE:.0%}. Train seconds: ours time the training loop, upstream the authors' whole "
+            f"{GAUSSIANS_TOLERANCE:.0%}"
+            + (f" (codecs: and the size in the paper's layout within {SIZE_TOLERANCE:.0%}; size MB is the bytes each "
+               "side's decoder reads, ours our container, upstream the authors' files)" if codecs else "")
+            + ". Train seconds: ours time the training loop, upstream the authors' whole "
             "script (data loading and its own test pass included); † = the GPU was shared with other jobs "
             "(GS_BENCH_JOBS_PER_GPU > 1), so the seconds and their ratio are indicative. Both sides are scored by "
             "our evaluator.\n")

@@ -49,8 +49,21 @@ class Recipe:
     #: rasterizer that way)
     unpack: tuple[str, ...] = ()
     script: str = "train.py"
-    #: the trained model, relative to the ``-m`` output folder; ``{iterations}`` is filled in
+    #: the trained model (a codec's: its bitstream), relative to the output folder;
+    #: ``{iterations}`` is filled in
     output: str = "point_cloud/iteration_{iterations}/point_cloud.ply"
+    #: a codec's decoder: our adapter script (a file next to this module) that decodes
+    #: ``output`` with the authors' own code into a standard 3DGS PLY (see decode_nsvqgs.py)
+    decoder: str | None = None
+    #: the authors' run length for a config's ``iterations`` when it is not that number
+    #: (NSVQ-GS trains 45k where the baseline trains 30k); raises ValueError where their
+    #: hard-coded schedule cannot follow
+    run_length: Callable[[int, Mapping[str, Any]], int] | None = None
+    #: the flag that sets the run length where the script has its own (``--iterations`` is
+    #: passed as well)
+    length_flag: str | None = None
+    #: a further condition on the parameters their code can run (beyond ``upstream_values``)
+    condition: Callable[[Mapping[str, Any]], bool] | None = None
     #: our parameter -> upstream flag (the value is passed as is)
     flags: Mapping[str, str] = field(default_factory=dict)
     #: parameters whose value upstream's code fixes: a variant that sets another value (a
@@ -71,7 +84,12 @@ class Recipe:
 
     def supports(self, params: Mapping[str, Any]) -> bool:
         """Whether upstream's code can run this variant (no parameter set off its fixed value)."""
-        return all(params.get(k, v) == v for k, v in self.upstream_values.items())
+        return (all(params.get(k, v) == v for k, v in self.upstream_values.items())
+                and (self.condition is None or self.condition(params)))
+
+    def length(self, iterations: int, params: Mapping[str, Any]) -> int:
+        """Iterations of the authors' run for a config's ``iterations``."""
+        return int(self.run_length(int(iterations), params)) if self.run_length else int(iterations)
 
     def args(self, params: Mapping[str, Any]) -> list[str]:
         """The method's own flags for a run with ``params``."""
@@ -123,6 +141,28 @@ def _gns_budget(params: Mapping[str, Any]) -> list[str]:
     return ["--final_budget", str(max(b, 1))]
 
 
+def _nsvq_length(iterations: int, params: Mapping[str, Any]) -> int:
+    """NSVQ-GS's run: ``total_iterations`` (45k) in the 30k recipe. Its code hard-codes the
+    rest of the schedule (dead codes to 22k, a 2k fine-tune), so only the full length runs."""
+    if iterations != 30_000:
+        raise ValueError(f"nsvqgs upstream: the authors' schedule is fixed to the 30k recipe (VQ from 20k, "
+                         f"dead-code checks to 22k, a 2k fine-tune); run it with iterations: 30000, not {iterations}")
+    return int(params.get("total_iterations", 45_000))
+
+
+def _nsvq_args(params: Mapping[str, Any]) -> list[str]:
+    """The README's flags with this run's values (our defaults where the params leave one out:
+    the script's own defaults differ, e.g. VQ from 30k and no opacity regularisation); pruning
+    ends where VQ starts, as in the README (``--max_prune_iter 20000 --vq_start_iter 20000``)."""
+    def get(name: str, default: Any) -> str:
+        return str(params.get(name) if params.get(name) is not None else default)
+
+    vq_start = get("vq_start", 20_000)
+    return ["--vq_ncls", get("k_scale", 4096), "--vq_ncls_dc", get("k_dc", 1024), "--vq_ncls_sh", get("k_sh", 1024),
+            "--vq_start_iter", vq_start, "--max_prune_iter", vq_start, "--lambda_reg", get("lambda_reg", 1e-7),
+            "--cb_lr_times", get("codebook_lr_scale", 1.0)]
+
+
 RECIPES: dict[str, Recipe] = {
     "3dgs": Recipe("3dgs", INRIA_EXTENSIONS, INRIA_FIXES, optional_extensions=FUSED_SSIM, fixed_args=NO_VIEWER,
                    upstream_values={"refine_before_step": True}),
@@ -163,6 +203,22 @@ RECIPES: dict[str, Recipe] = {
                    upstream_values={"final_prune_threshold": None, "clone_opacity": "logit", "prune_on_logit": False,
                                     "threshold_over_seen_only": False, "bake_importance": False,
                                     "world_size_limit": 0.1}),
+    # NSVQ-GS (a codec trained from scratch): the README's command (sh, dc, rot and scale
+    # quantized, opacity regularisation, fine-tune). One codebook size for scale and rotation
+    # (--vq_ncls), so only variants with k_scale == k_rotation run. Its train_newvq.py has no
+    # viewer flag (the viewer is never started) and writes compressed_model.zip, which
+    # decode_nsvqgs.py decodes with the authors' GaussianModel.load_ply(load_quant=True).
+    "nsvqgs": Recipe("nsvqgs", INRIA_EXTENSIONS, INRIA_FIXES, script="train_newvq.py",
+                     output="point_cloud/iteration_{iterations}/compressed_model.zip", decoder="decode_nsvqgs.py",
+                     run_length=_nsvq_length, length_flag="--total_iterations",
+                     condition=lambda p: p.get("k_scale", 4096) == p.get("k_rotation", 4096),
+                     fixed_args=("--quant_params", "sh", "dc", "rot", "scale", "--opacity_reg", "--fine_tune"),
+                     extra_args=_nsvq_args,
+                     upstream_values={"reg_start": 15_000, "ft_start": 43_000, "prune_every": 1000,
+                                      "reg_prune_opacity": 0.005, "kmeans_iters": 10, "kmeans_tol": 1e-4,
+                                      "dead_threshold": 0.01, "dead_fine_until": 22_000, "dead_fine_every": 100,
+                                      "dead_every": 500, "fresh_dead_codes": False, "opacity_lr": 0.05,
+                                      "init_max_dist2": 4.0, "visible_only": True, "fine_tune": True}),
 }
 
 

@@ -289,11 +289,38 @@ def protocol_args(method: str, protocol: Mapping[str, Any]) -> list[str]:
 
 def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, iterations: int,
                   protocol: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
-    n = str(int(iterations))
+    try:
+        n = str(recipe.length(iterations, params))
+    except ValueError as e:
+        raise UpstreamError(str(e)) from None
     return [sys.executable, recipe.script, "-s", str(Path(scene_path).resolve()),
             recipe.output_flag, str(Path(out_dir).resolve()),
             "--eval", "--iterations", n, "--test_iterations", n, "--save_iterations", n,
+            *([recipe.length_flag, n] if recipe.length_flag else []),
             *protocol_args(recipe.method, protocol), *recipe.args(params)]
+
+
+def decode_upstream(recipe: Recipe, bitstream: Path, model_out: Path, src: Path,
+                    env: Mapping[str, str] | None) -> dict[str, Any]:
+    """Decode a codec's bitstream with the authors' decoder (``recipe.decoder``, run in their
+    checkout) into ``model_out``; return the codec statistics: the size is the bytes of what
+    their decoder reads, which is also the size in the paper's layout."""
+    stats_file = bitstream.parent / "gsbench_decode.json"
+    _run([sys.executable, str(Path(__file__).with_name(recipe.decoder)), str(bitstream.resolve()),
+          str(model_out.resolve()), str(stats_file.resolve())],
+         f"{recipe.method}~upstream: decoding {bitstream.name} failed", cwd=src, env=env)
+    decoded = json.loads(stats_file.read_text())
+    size = bitstream.stat().st_size
+    return {
+        "size_bytes": size,
+        "size_bytes_reason": f"bytes of the authors' bitstream ({bitstream.name}, what their decoder reads)",
+        "size_bytes_paper_format": size,
+        "size_bytes_paper_format_reason": f"the authors' own file ({bitstream.name})",
+        "encode_seconds": None,
+        "encode_seconds_reason": "the authors' encoder runs inside their training script (its last save)",
+        "decode_seconds": decoded["decode_seconds"],
+        "decode_seconds_note": decoded.get("note", ""),
+    }
 
 
 def private_scene(scene_path: str | Path, dest: Path) -> Path:
@@ -360,22 +387,26 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
              f"{method}~upstream: {recipe.script} failed", cwd=src, env=env)
         seconds = time.perf_counter() - t0
         peak = json.loads(peak_file.read_text()).get("peak_gpu_memory_bytes") if peak_file.is_file() else None
-        ply = out_dir / recipe.output.format(iterations=int(iterations))
+        length = recipe.length(iterations, params)
+        ply = out_dir / recipe.output.format(iterations=length)
         if not ply.is_file():
             raise UpstreamError(f"{method}~upstream: {recipe.script} wrote no {ply.relative_to(out_dir)}")
-        os.replace(ply, model_out)  # moved, not copied: the authors' folder keeps its logs and configs
+        codec = decode_upstream(recipe, ply, Path(model_out), src, env) if recipe.decoder else {}
+        if not recipe.decoder:
+            os.replace(ply, model_out)  # moved, not copied: the authors' folder keeps its logs and configs
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
     stats = {
         "method": method, "implementation": implementation_label(commit), "repository": repository,
-        "commit": commit, "iterations": int(iterations), "train_seconds": seconds,
+        "commit": commit, "iterations": length, "train_seconds": seconds,
         "train_seconds_note": "wall time of the authors' training script (includes its data loading)",
         "num_gaussians": ply_count(Path(model_out)), "params": dict(params), "command": cmd[1:],
         "peak_memory_bytes": peak,
         "peak_memory_note": "torch.cuda.max_memory_allocated() of the process that ran the authors' script",
         "seed_note": "the authors' code seeds itself (not our seed): runs of two seeds differ only by "
                      "nondeterministic GPU arithmetic",
+        **codec,
     }
     write_json(stats_out, stats)
     return stats
