@@ -86,7 +86,7 @@ The Decomp variants differ from ``tag_gradprune`` only after the last iteration.
 with the 3DGS world-size prune rule (``world_size_limit=None``) off. On fern (LLFF, small
 camera extent, 10k SfM points) the 2 % growth cap leaves most Gaussians large at 3k, that rule
 then deletes them and the model collapses (``benchmarks/results/local_gpu_h200/results.csv``,
-``benchmarks/results/fidelity_fern_h200.md``);
+``benchmarks/results/fidelity_h200.md``);
 these variants measure how much of EDIM's result that one rule decides.
 - Every schedule number is given for the 30k recipe and scaled with ``ctx.at`` (tag window
   included).
