@@ -255,8 +255,24 @@ def datasets(config: Mapping[str, Any]) -> list[str]:
 
 
 def scenes(config: Mapping[str, Any], dataset: str) -> list[str]:
+    """The dataset's scenes, narrowed to ``only_scenes`` when the config gives it (one scene of
+    a preset: ``--config only_scenes=[fern]``)."""
     sc = config["datasets"][dataset].get("scenes") or {}
-    return list(sc) if isinstance(sc, Mapping) else list(sc)
+    names = list(sc)
+    only = config.get("only_scenes")
+    return names if only is None else [n for n in names if n in only]
+
+
+def check_scene_selection(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` (one line) when ``only_scenes`` names a scene no dataset has."""
+    only = config.get("only_scenes")
+    if only is None:
+        return
+    have = [s for d in datasets(config) for s in (config["datasets"][d].get("scenes") or {})]
+    missing = [s for s in only if s not in have]
+    if missing or not only:
+        raise ConfigError(f"only_scenes: {missing or only} "
+                          + ("not among the configured scenes" if missing else "selects nothing") + f" (have: {have})")
 
 
 def all_scenes(config: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from gs import pipeline
 from gs.methods.registry import METHODS
 
 try:
+    pipeline.check_scene_selection(config)
     RUNS = pipeline.runs(config)
     DOWNLOADS = pipeline.downloads(config)
     CONSTRAINTS = pipeline.wildcard_constraints(config)

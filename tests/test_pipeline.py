@@ -102,6 +102,17 @@ def test_scene_locations_and_shared_download():
     assert pipeline.scene_protocol(cfg, "ds", "a")["test_every"] == 8
 
 
+def test_only_scenes_narrows_every_dataset_and_names_a_scene_it_lacks():
+    cfg = _config()
+    assert pipeline.all_scenes({**cfg, "only_scenes": ["a", "fern"]}) == [("ds", "a"), ("loc", "fern")]
+    assert {s for _, s in pipeline.all_scenes(cfg)} > {"a", "fern"}
+    pipeline.check_scene_selection({**cfg, "only_scenes": ["fern"]})
+    with pytest.raises(pipeline.ConfigError, match=r"only_scenes: \['ferm'\] not among the configured scenes"):
+        pipeline.check_scene_selection({**cfg, "only_scenes": ["ferm"]})
+    with pytest.raises(pipeline.ConfigError, match="selects nothing"):
+        pipeline.check_scene_selection({**cfg, "only_scenes": []})
+
+
 def test_params_and_baseline_inputs():
     cfg = _config(methods={"prune": {"params": {"y": 2}}})
     assert pipeline.method_params(cfg, "prune", "5pct", "ds", "a", REG) == {"x": 1, "frac": 5, "y": 2}
