@@ -437,9 +437,14 @@ def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mappin
     for r in out:
         if "ours" in impls:
             res.append(r)
-        if UPSTREAM in impls and not r.is_codec_over_base and r.method in have \
-                and have[r.method].supports(method_params(config, r.method, r.variant, r.dataset, r.scene, reg)):
-            res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))
+        if UPSTREAM in impls and not r.is_codec_over_base and r.method in have:
+            params = method_params(config, r.method, r.variant, r.dataset, r.scene, reg)
+            if have[r.method].supports(params):
+                try:  # a schedule the authors' code cannot run is a config error, not a failed job
+                    have[r.method].length(int(config.get("iterations", 30_000)), params)
+                except ValueError as e:
+                    raise ConfigError(str(e)) from None
+                res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))
     if not res:
         raise ConfigError(f"implementations: {impls}: no selected run can be trained by the authors' code "
                           f"(methods with an upstream recipe: {sorted(have)}; variants only our code has are skipped)")

@@ -30,18 +30,26 @@ def tiny_config(**extra):
     return {**yaml.safe_load(TINY_CONFIG.read_text()), **extra}
 
 
+#: the tiny config's methods but NSVQ-GS, whose authors' code runs only the full 30k schedule
+SHORT_RUN_METHODS = {m: None for m in ("3dgs", "gns", "argp", "edim", "hgsc")}
+
+
 # ------------------------------------------------------------------------------ DAG
 def test_runs_add_an_upstream_twin_per_supported_training_run():
-    cfg = tiny_config(implementations=["ours", "upstream"], seeds=[0, 1])
+    with pytest.raises(pipeline.ConfigError, match="nsvqgs upstream: .* run it with iterations: 30000"):
+        pipeline.runs(tiny_config(implementations=["ours", "upstream"]))  # NSVQ-GS's fixed schedule
+    cfg = tiny_config(implementations=["ours", "upstream"], seeds=[0, 1], methods=SHORT_RUN_METHODS)
     runs = pipeline.runs(cfg)
+    assert {r.method for r in pipeline.runs({**cfg, "iterations": 30000, "methods": {"nsvqgs": None}})} == {
+        "nsvqgs", "nsvqgs~upstream"}
     ids = {(r.method, r.variant, r.seed) for r in runs}
     for m in ("3dgs", "gns", "argp"):
         v = pipeline._registry()[m].default_variant
         assert (upstream_id(m), v, None) in ids and (upstream_id(m), v, 1) in ids
-    # EDIM's default (a post-training cut upstream runs by another script) and codecs: none
-    assert not any(r.method in ("edim~upstream", "nsvqgs~upstream", "hgsc~upstream") for r in runs)
+    # EDIM's default (a post-training cut upstream runs by another script) and HGSC: none
+    assert not any(r.method in ("edim~upstream", "hgsc~upstream") for r in runs)
     assert all(split_implementation(r.method)[1] == "ours" for r in pipeline.runs(tiny_config()))
-    only = pipeline.runs(tiny_config(implementations=["upstream"]))
+    only = pipeline.runs(tiny_config(implementations=["upstream"], methods=SHORT_RUN_METHODS))
     assert only and all(r.method.endswith("~upstream") for r in only)
     with pytest.raises(pipeline.ConfigError, match="no selected run can be trained by the authors' code"):
         pipeline.runs(tiny_config(implementations=["upstream"], methods={"edim": {"variants": "decomp_0.1"}}))
@@ -53,10 +61,10 @@ def test_runs_add_an_upstream_twin_per_supported_training_run():
 def test_wildcards_keep_implementation_and_seed_apart():
     import re
 
-    cons = pipeline.wildcard_constraints(tiny_config(implementations=["ours", "upstream"]))
+    cons = pipeline.wildcard_constraints(tiny_config(implementations=["ours", "upstream"], methods=SHORT_RUN_METHODS))
     run, variant = re.compile(cons["run"] + r"\Z"), re.compile(cons["rvariant"] + r"\Z")
     assert run.match("gns~upstream") and run.match("gns") and run.match("hgsc@3dgs")
-    assert not run.match("gns~seed1") and not run.match("hgsc~upstream") and not run.match("nsvqgs~upstream")
+    assert not run.match("gns~seed1") and not run.match("hgsc~upstream") and run.match("nsvqgs~upstream")
     assert variant.match("15pct~seed1") and not variant.match("15pct~upstream")
     assert re.compile(cons["umethod"] + r"\Z").match("argp")
     assert pipeline.wildcard_constraints(tiny_config())["umethod"] == "(?!)"  # ours only: no upstream rule matches
@@ -72,7 +80,7 @@ def test_config_rejects_unknown_implementation(tmp_path):
 @pytest.mark.slow
 def test_dry_run_lists_the_upstream_jobs(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text(yaml.safe_dump(tiny_config(implementations=["ours", "upstream"])))
+    p.write_text(yaml.safe_dump(tiny_config(implementations=["ours", "upstream"], methods=SHORT_RUN_METHODS)))
     run = snakemake("-n", "--configfile", str(p), cwd=tmp_path)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
