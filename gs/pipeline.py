@@ -424,6 +424,14 @@ def upstream_methods(methods: Mapping[str, Any] | None = None) -> list[str]:
     return [m for m in train_methods(methods) if m in have]
 
 
+def upstream_codecs(methods: Mapping[str, Any] | None = None) -> list[str]:
+    """Codecs whose upstream recipe compresses a trained model (``{codec}~upstream@{base}``)."""
+    from gs.upstream.recipes import recipes
+
+    have = recipes()
+    return [m for m in codec_methods(methods) if m in have and have[m].codec_args is not None]
+
+
 def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mapping[str, Any]) -> list[Run]:
     """``out`` (our runs) with an upstream twin after each training run that a recipe can run,
     and without our runs when ``ours`` is not among the implementations."""
@@ -437,6 +445,10 @@ def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mappin
     for r in out:
         if "ours" in impls:
             res.append(r)
+        codec, cvariant, _, _ = r.parts()
+        if UPSTREAM in impls and r.is_codec_over_base and codec in have and have[codec].codec_args is not None \
+                and have[codec].supports(method_params(config, codec, cvariant, r.dataset, r.scene, reg)):
+            res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))  # same input model
         if UPSTREAM in impls and not r.is_codec_over_base and r.method in have:
             params = method_params(config, r.method, r.variant, r.dataset, r.scene, reg)
             if have[r.method].supports(params):
@@ -551,11 +563,14 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
     trains, codecs = train_methods(reg), codec_methods(reg)
     names = set(datasets(config))
     ups = upstream_methods(reg) if UPSTREAM in implementations(config) else []
+    ucodecs = upstream_codecs(reg) if UPSTREAM in implementations(config) else []
     return {
         "dataset": alternation(names),
         "scene": NAME_RE,
         "method": alternation(trains),  # a trained model's method (train rule)
         "umethod": alternation(ups),  # a method trained by its authors' code ({umethod}~upstream)
+        "ucodec": alternation(ucodecs),  # a codec run by its authors' code ({ucodec}~upstream@{base})
+        "urecipe": alternation(ups + ucodecs),  # an authors' code base to build
         "trained_codec": alternation(trained_codecs(reg)),
         "codec": alternation(codecs),
         "base": alternation(trains),
@@ -564,7 +579,9 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
         "bvariant": NAME_RE + SEED_RE,
         # an evaluated run: a training method, or codec@base
         "run": f"(?:{alternation(trains)}|{alternation(codecs)}{SEP}{alternation(trains)}"
-               + (f"|{alternation(ups)}{re.escape(UPSTREAM_SUFFIX)}" if ups else "") + ")",
+               + (f"|{alternation(ups)}{re.escape(UPSTREAM_SUFFIX)}" if ups else "")
+               + (f"|{alternation(ucodecs)}{re.escape(UPSTREAM_SUFFIX)}{SEP}{alternation(trains)}" if ucodecs else "")
+               + ")",
         "rvariant": f"{NAME_RE}(?:{SEP}{NAME_RE})?{SEED_RE}",
         "archive": alternation(downloads(config)) if downloads(config) else "(?!)",
         "stem": alternation(archive_stem(a) for a in downloads(config)) if downloads(config) else "(?!)",

@@ -169,6 +169,10 @@ def codec_params(wildcards):
     return pipeline.method_params(config, wildcards.codec, wildcards.cvariant, wildcards.dataset, wildcards.scene)
 
 
+def upstream_codec_params(wildcards):
+    return pipeline.method_params(config, wildcards.ucodec, wildcards.cvariant, wildcards.dataset, wildcards.scene)
+
+
 def trained_codec_params(wildcards):
     variant = pipeline.split_seed(wildcards.variant)[0]
     return pipeline.method_params(config, wildcards.trained_codec, variant, wildcards.dataset, wildcards.scene)

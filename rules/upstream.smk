@@ -5,16 +5,18 @@
 # extensions are cached under {data_dir}/upstream/ (per commit, and per CUDA/torch version).
 # build_upstream sets the checkout up and compiles its extensions apart from training, so a
 # compile never holds a GPU slot; offline machines take the sources from upstream_sources.
+# A codec whose authors' code compresses a trained model (HGSC) runs in compress_upstream, over
+# our model of the same scene and seed: "{codec}~upstream@{base}/{cvariant}@{bvariant}".
 
 
 rule build_upstream:
     output:
-        f"{DATA}/upstream/built/{{umethod}}.json",
+        f"{DATA}/upstream/built/{{urecipe}}.json",
     params:
         cache=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # {data_dir}/upstream
         sources=config.get("upstream_sources"),
     log:
-        f"{LOGS}/build_upstream/{{umethod}}.log",
+        f"{LOGS}/build_upstream/{{urecipe}}.log",
     threads: 4
     conda:
         GPU_ENV
@@ -49,3 +51,31 @@ rule train_upstream:
         GPU_ENV
     script:
         "../workflow_scripts/train_upstream.py"
+
+
+rule compress_upstream:
+    input:
+        model=base_model,
+        scene=rules.prepare_scene.output[0],
+        built=f"{DATA}/upstream/built/{{ucodec}}.json",
+    output:
+        model=f"{RESULTS}/{{dataset}}/{{scene}}/{{ucodec}}~upstream@{{base}}/{{cvariant}}@{{bvariant}}/point_cloud.ply",
+        stats=f"{RESULTS}/{{dataset}}/{{scene}}/{{ucodec}}~upstream@{{base}}/{{cvariant}}@{{bvariant}}/codec_stats.json",
+    params:
+        params=upstream_codec_params,
+        settings=train_settings,
+        cache=lambda w, input: os.path.dirname(os.path.dirname(input.built)),  # {data_dir}/upstream
+        sources=config.get("upstream_sources"),
+    log:
+        f"{LOGS}/compress/{{dataset}}/{{scene}}/{{ucodec}}~upstream@{{base}}/{{cvariant}}@{{bvariant}}.log",
+    benchmark:
+        f"{BENCH}/compress/{{dataset}}/{{scene}}/{{ucodec}}~upstream@{{base}}/{{cvariant}}@{{bvariant}}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=eval_mem,
+        runtime=eval_runtime,
+    conda:
+        GPU_ENV
+    script:
+        "../workflow_scripts/compress_upstream.py"

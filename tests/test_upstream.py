@@ -50,9 +50,16 @@ def test_runs_add_an_upstream_twin_per_supported_training_run():
     assert not any(r.method in ("edim~upstream", "hgsc~upstream") for r in runs)
     assert all(split_implementation(r.method)[1] == "ours" for r in pipeline.runs(tiny_config()))
     only = pipeline.runs(tiny_config(implementations=["upstream"], methods=SHORT_RUN_METHODS))
-    assert only and all(r.method.endswith("~upstream") for r in only)
+    assert only and all(split_implementation(r.method)[1] == "upstream" for r in only)
     with pytest.raises(pipeline.ConfigError, match="no selected run can be trained by the authors' code"):
         pipeline.runs(tiny_config(implementations=["upstream"], methods={"edim": {"variants": "decomp_0.1"}}))
+    # the authors' codec over our model of the same scene and seed
+    hg = pipeline.runs(tiny_config(implementations=["ours", "upstream"],
+                                   methods={"3dgs": None, "hgsc": {"variants": ["default", "p0_b10"]}}))
+    assert {(r.method, r.variant) for r in hg if "~" in r.method} == {
+        ("3dgs~upstream", "default"), ("hgsc~upstream@3dgs", "default@default"), ("hgsc~upstream@3dgs", "p0_b10@default")}
+    assert split_implementation("hgsc~upstream@3dgs") == ("hgsc@3dgs", "upstream")
+    assert upstream_id("hgsc@gns") == "hgsc~upstream@gns" and split_implementation("hgsc@gns") == ("hgsc@gns", "ours")
     gns = next(r for r in runs if r.method == "gns~upstream" and r.seed == 1)
     assert gns.dir("results") == "results/synthetic/tiny/gns~upstream/15pct~seed1"
     assert pipeline.Run.from_dir("synthetic", "tiny", "gns~upstream", "15pct~seed1") == gns
@@ -63,7 +70,7 @@ def test_wildcards_keep_implementation_and_seed_apart():
 
     cons = pipeline.wildcard_constraints(tiny_config(implementations=["ours", "upstream"], methods=SHORT_RUN_METHODS))
     run, variant = re.compile(cons["run"] + r"\Z"), re.compile(cons["rvariant"] + r"\Z")
-    assert run.match("gns~upstream") and run.match("gns") and run.match("hgsc@3dgs")
+    assert run.match("gns~upstream") and run.match("gns") and run.match("hgsc@3dgs") and run.match("hgsc~upstream@3dgs")
     assert not run.match("gns~seed1") and not run.match("hgsc~upstream") and run.match("nsvqgs~upstream")
     assert variant.match("15pct~seed1") and not variant.match("15pct~upstream")
     assert re.compile(cons["umethod"] + r"\Z").match("argp")
@@ -411,9 +418,17 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
 def test_upstream_export_refuses_a_method_without_recipe(tmp_path, capsys):
     from gs.cli import main
 
-    assert main(["upstream-export", str(tmp_path / "src"), "hgsc"]) == 2
+    assert main(["upstream-export", str(tmp_path / "src"), "nosuch"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "'hgsc' has no upstream recipe" in err and not (tmp_path / "src").exists()
+    assert "\n" not in err and "'nosuch' has no upstream recipe" in err and not (tmp_path / "src").exists()
+
+
+def test_upstream_export_takes_the_tools_a_recipe_builds(tmp_path, monkeypatch):
+    cloned = []
+    monkeypatch.setattr(runner, "clone", lambda repo, commit, dest, **k: (cloned.append(repo), dest.mkdir()))
+    runner.export_sources(tmp_path, {"hgsc": ("https://example.org/a/hgsc", "b" * 40)}, RECIPES)
+    assert cloned == ["https://example.org/a/hgsc", "https://github.com/MPEGGroup/mpeg-pcc-tmc13"]
+    assert (tmp_path / "MPEGGroup+mpeg-pcc-tmc13@a3d15c5e73bae20fbe2ec79be60994038a66dc8d").is_dir()
 
 
 # ------------------------------------------------------------------------------ codecs: NSVQ-GS
@@ -499,3 +514,94 @@ def test_nsvq_upstream_runs_only_what_its_code_can(tmp_path):
     assert not recipe.supports({"fresh_dead_codes": True})
     with pytest.raises(runner.UpstreamError, match="iterations: 30000, not 7000"):
         runner.train_command(recipe, tmp_path, tmp_path / "out", 7000, {}, {})
+
+
+# ------------------------------------------------------------------------------ codecs: HGSC
+FAKE_HGSC_TRAIN = '''\
+"""A stand-in for HGSC's train.py: calls the TMC13 it is given, writes its streams in the working
+directory, output.txt and rec.ply (every other Gaussian) beside the input, prints its sizes."""
+import argparse, json, os, subprocess, sys
+import numpy as np
+from plyfile import PlyData
+
+p = argparse.ArgumentParser()
+p.add_argument("--model"); p.add_argument("--camera_json"); p.add_argument("--gpcc_path")
+p.add_argument("--xyz_qp", type=int); p.add_argument("--max_points_per_block", type=int)
+p.add_argument("--percentage", type=int); p.add_argument("--lod_bit_depth", type=int, nargs="+")
+a = p.parse_args()
+assert os.path.isabs(a.model) and a.model.endswith("/point_cloud.ply")
+assert subprocess.run([a.gpcc_path], capture_output=True, text=True).stdout.strip() == "tmc3 here"
+cams = json.load(open(a.camera_json))
+name = a.model.split("/")[-2]
+os.makedirs(os.path.join("output", name), exist_ok=True)
+open(os.path.join("output", name, "quant.bin"), "wb").write(b"g" * 100)
+print("Reflectances bitstream size: 50 [03/12 10:00:00]")
+out = os.path.dirname(a.model)
+open(os.path.join(out, "output.txt"), "w").write("size_all: 290\\nencoding_time_all: 1.5\\ndecoding_time_all: 0.25\\n")
+ply = PlyData.read(a.model)
+ply.elements[0].data = np.ascontiguousarray(ply.elements[0].data[::2])
+ply.write(os.path.join(out, "rec.ply"))
+json.dump({"argv": sys.argv[1:], "cameras": cams}, open(os.path.join(out, "seen.json"), "w"))
+'''
+
+
+def git_repo(path: Path, files: dict[str, str]) -> str:
+    """A local git repository holding ``files``; returns its commit."""
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    subprocess.run([*GIT, "init", "-q", str(path)], check=True)
+    subprocess.run([*GIT, "-C", str(path), "add", "."], check=True)
+    subprocess.run([*GIT, "-C", str(path), "commit", "-qm", "fake"], check=True)
+    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_hgsc_upstream_compresses_our_model_with_a_tmc13_built_from_source(tmp_path):
+    import dataclasses
+
+    from gs.camera import Camera
+    from gs.model import GaussianModel
+    from gs.upstream.recipes import Tool
+
+    tool_commit = git_repo(tmp_path / "fake-tmc", {"tmc3.sh": "#!/bin/sh\necho tmc3 here\n"})
+    tool = Tool("faketmc", f"file://{tmp_path}/fake-tmc", tool_commit,
+                build=(("sh", "-c", "mkdir -p {build}/tmc3 && cp {src}/tmc3.sh {build}/tmc3/tmc3"),),
+                binary="tmc3/tmc3", install=("comodules/tmc/linux/tmc3",))
+    commit = git_repo(tmp_path / "fake-hgsc", {"train.py": FAKE_HGSC_TRAIN})
+    recipe = dataclasses.replace(RECIPES["hgsc"], needs_cuda=False, extensions=(), fixes=(), tools=(tool,))
+    rng = np.random.default_rng(0)
+    model_in = tmp_path / "3dgs" / "point_cloud.ply"
+    model_in.parent.mkdir()
+    GaussianModel.from_points(rng.uniform(-1, 1, (60, 3)), rng.uniform(0, 1, (60, 3))).save_ply(model_in)
+    view = torch_eye_viewmat(np.array([0.5, -1.0, 2.0]))
+    cameras = [Camera(view, 100.0, 110.0, 20.0, 15.0, 40, 30, name="IMG_1.JPG")] * 2
+    run = tmp_path / "hgsc~upstream@3dgs" / "p0_b10@default"
+    p0_b10 = {"prune_percent": 0.0, "lod_bits": 10, "lod_bits_uv": 6}
+    stats = runner.run_upstream_codec(recipe, f"file://{tmp_path}/fake-hgsc", commit, model_in, cameras, p0_b10,
+                                      run / "point_cloud.ply", run / "codec_stats.json", tmp_path / "cache")
+    assert stats["size_bytes"] == 100 + 50 + 30 == stats["size_bytes_paper_format"]  # LoD: (290 - 50) / 8
+    assert stats["components"] == {"geometry_gpcc": 100, "anchor_attributes_raht": 50, "lod_residuals_zlib": 30}
+    assert stats["encode_seconds"] == 1.5 and stats["decode_seconds"] == 0.25 and stats["num_gaussians"] == 30
+    assert stats["implementation"] == f"upstream@{commit[:12]}"
+    assert json.loads((run / "codec_stats.json").read_text())["size_bytes"] == 180
+    assert GaussianModel.load_ply(run / "point_cloud.ply").num_gaussians == 30
+    seen = json.loads((run / "upstream_output/stage/model/seen.json").read_text())
+    argv = seen["argv"]
+    assert argv[argv.index("--percentage") + 1] == "0" and argv[argv.index("--lod_bit_depth") + 1:][:2] == ["6", "10"]
+    cam = seen["cameras"][0]
+    assert len(seen["cameras"]) == 2 and cam["img_name"] == "IMG_1" and (cam["fx"], cam["width"]) == (100.0, 40)
+    assert np.allclose(cam["position"], [-0.5, 1.0, -2.0])  # the centre of a camera at viewmat [I | t]
+    assert model_in.is_file()  # the input stays where it was
+    # the checkout holds the built program where the authors' code calls it
+    src = next((tmp_path / "cache").glob("*+fake-hgsc@*/src"))
+    assert (src / "comodules/tmc/linux/tmc3").read_text().endswith("echo tmc3 here\n")
+
+
+def torch_eye_viewmat(t):
+    import torch
+
+    v = torch.eye(4)
+    v[:3, 3] = torch.tensor(t, dtype=torch.float32)
+    return v

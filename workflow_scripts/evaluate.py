@@ -38,7 +38,10 @@ with _setup.logged(snakemake):  # noqa: F821
         for k in ("size_bytes_paper_format", "size_bytes_paper_format_reason"):
             if k in codec:
                 extra[k] = codec[k]
-        inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
+        if "implementation" in codec:  # the authors' codec over our model
+            extra["implementation"] = codec["implementation"]
+        else:
+            inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
     evaluate_model(
         model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run,
         variant=split_seed(sm.wildcards.rvariant)[0], dataset=sm.wildcards.dataset, scene_name=sm.wildcards.scene,

@@ -14,12 +14,17 @@ UPSTREAM_SUFFIX = "~" + UPSTREAM
 
 
 def split_implementation(method: str) -> tuple[str, str]:
-    """``"gns~upstream"`` -> ``("gns", "upstream")``; ``"gns"`` -> ``("gns", "ours")``."""
-    if method.endswith(UPSTREAM_SUFFIX):
-        return method[: -len(UPSTREAM_SUFFIX)], UPSTREAM
+    """``"gns~upstream"`` -> ``("gns", "upstream")``; ``"gns"`` -> ``("gns", "ours")``; a codec
+    over a model names the codec's implementation: ``"hgsc~upstream@3dgs"`` -> ``("hgsc@3dgs",
+    "upstream")`` (the authors' codec over our model)."""
+    head, sep, base = method.partition("@")
+    if head.endswith(UPSTREAM_SUFFIX):
+        return head[: -len(UPSTREAM_SUFFIX)] + sep + base, UPSTREAM
     return method, "ours"
 
 
 def upstream_id(method: str) -> str:
-    """The run id of a method's upstream implementation: ``gns`` -> ``gns~upstream``."""
-    return method + UPSTREAM_SUFFIX
+    """The run id of a method's upstream implementation: ``gns`` -> ``gns~upstream``,
+    ``hgsc@3dgs`` -> ``hgsc~upstream@3dgs`` (the same input model)."""
+    head, sep, base = method.partition("@")
+    return head + UPSTREAM_SUFFIX + sep + base

@@ -17,7 +17,9 @@ that schedule, unlike ours, which scales it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 RECIPE_ENTRY_POINT_GROUP = "gs_bench.upstream"
@@ -33,6 +35,21 @@ class SourceFix:
     why: str = ""
     #: when set: ``line`` is an exact text of the file (once), replaced by this one
     replace: str | None = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A program the authors' code calls, built from its own pinned repository (HGSC calls
+    MPEG's TMC13 ``tmc3``). ``build``: commands run in the tool's checkout, ``{src}`` and
+    ``{build}`` filled in; ``binary``: the program, relative to the build folder; ``install``:
+    where the authors' code expects it, relative to their checkout."""
+
+    name: str
+    repository: str
+    commit: str
+    build: tuple[tuple[str, ...], ...]
+    binary: str
+    install: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,14 @@ class Recipe:
     length_flag: str | None = None
     #: a further condition on the parameters their code can run (beyond ``upstream_values``)
     condition: Callable[[Mapping[str, Any]], bool] | None = None
+    #: programs built from their own repositories before the extensions (HGSC: TMC13)
+    tools: tuple[Tool, ...] = ()
+    #: a codec over a trained model (HGSC): the flags of its script after the input model and
+    #: cameras, from the run's parameters and the checkout (None for a training method); then
+    #: ``output`` is the decoded model beside the input, and ``codec_result(stage, work,
+    #: output text)`` reads its sizes and seconds
+    codec_args: Callable[[Mapping[str, Any], Path], list[str]] | None = None
+    codec_result: Callable[[Path, Path, str], dict[str, Any]] | None = None
     #: our parameter -> upstream flag (the value is passed as is)
     flags: Mapping[str, str] = field(default_factory=dict)
     #: parameters whose value upstream's code fixes: a variant that sets another value (a
@@ -163,6 +188,53 @@ def _nsvq_args(params: Mapping[str, Any]) -> list[str]:
             "--cb_lr_times", get("codebook_lr_scale", 1.0)]
 
 
+#: MPEG G-PCC reference software, release-v23.0-rc2: HGSC's RAHT config sets ``integerHaar``,
+#: which TMC13 knows from v23 on (its binary is named tmc3_v23); one build serves both the
+#: geometry and the attribute calls. cmake 4 needs the policy floor for its old CMakeLists.
+TMC13 = Tool("tmc13", "https://github.com/MPEGGroup/mpeg-pcc-tmc13", "a3d15c5e73bae20fbe2ec79be60994038a66dc8d",
+             build=(("cmake", "-S", "{src}", "-B", "{build}", "-DCMAKE_BUILD_TYPE=Release",
+                     "-DCMAKE_POLICY_VERSION_MINIMUM=3.5"),
+                    ("cmake", "--build", "{build}", "--parallel", "8")),
+             binary="tmc3/tmc3", install=("comodules/tmc/linux/tmc3", "comodules/gpcc_reflectance/tmc3_v23"))
+
+
+def _hgsc_args(params: Mapping[str, Any], src: Path) -> list[str]:
+    """train.py's flags with this run's values (our defaults where the params leave one out,
+    which are the paper's big-scene setting: run_big_scenes.py); TMC13 as installed."""
+    def get(name: str, default: Any) -> str:
+        return str(params.get(name) if params.get(name) is not None else default)
+
+    return ["--xyz_qp", get("xyz_bits", 15), "--max_points_per_block", get("block_size", 512),
+            "--percentage", str(int(float(get("prune_percent", 66)))), "--lod_bit_depth", get("lod_bits_uv", 4), get("lod_bits", 8),
+            "--gpcc_path", str((src / TMC13.install[0]).resolve())]
+
+
+def _hgsc_result(stage: Path, work: Path, output: str) -> dict[str, Any]:
+    """The bytes of HGSC's three streams and its seconds. Its own ``size_all`` is not a size:
+    the anchor attributes' bytes overwrite the geometry's and the LoD streams are added x8
+    (train.py), so the geometry comes from its file and the LoD bytes from size_all."""
+    geometry = sorted(work.glob("output/*/quant.bin"))
+    anchors = re.findall(r"Reflectances bitstream size: (\d+)", output)
+    report = dict(re.findall(r"^(\w+): ([-+.\deE]+)\s*$", (stage / "output.txt").read_text(), re.M))
+    if not geometry or not anchors or "size_all" not in report:
+        raise ValueError("hgsc upstream: its geometry stream, anchor size line or output.txt size_all is missing")
+    g, a = geometry[0].stat().st_size, int(anchors[-1])
+    lod = (float(report["size_all"]) - a) / 8
+    total = int(round(g + a + lod))
+    return {
+        "size_bytes": total,
+        "size_bytes_reason": "the authors' three streams: G-PCC geometry (quant.bin) + RAHT anchor attributes (TMC13) "
+                             "+ zlib LoD residuals; side information (ranges, counts) is not counted, as upstream",
+        "size_bytes_paper_format": total, "size_bytes_paper_format_reason": "the authors' own streams",
+        "components": {"geometry_gpcc": g, "anchor_attributes_raht": a, "lod_residuals_zlib": int(round(lod))},
+        "reported_size_all": float(report["size_all"]),
+        "reported_size_all_note": "train.py's size_all: anchor bytes overwrite the geometry bytes, LoD bytes counted x8",
+        "encode_seconds": float(report.get("encoding_time_all", "nan")),
+        "decode_seconds": float(report.get("decoding_time_all", "nan")),
+        "decode_seconds_note": "the authors' decoding_time_all (their G-PCC geometry decode is timed before it runs)",
+    }
+
+
 RECIPES: dict[str, Recipe] = {
     "3dgs": Recipe("3dgs", INRIA_EXTENSIONS, INRIA_FIXES, optional_extensions=FUSED_SSIM, fixed_args=NO_VIEWER,
                    upstream_values={"refine_before_step": True}),
@@ -219,6 +291,29 @@ RECIPES: dict[str, Recipe] = {
                                       "dead_threshold": 0.01, "dead_fine_until": 22_000, "dead_fine_every": 100,
                                       "dead_every": 500, "fresh_dead_codes": False, "opacity_lr": 0.05,
                                       "init_max_dist2": 4.0, "visible_only": True, "fine_tune": True}),
+    # HGSC (a codec over a trained model): train.py takes the model's point_cloud.ply and the
+    # cameras.json of its training run (every camera, test views included: the significance
+    # leak we do not repeat in ours), codes geometry and anchor attributes with TMC13 and the LoD
+    # residuals with zlib, and decodes in the same process into rec.ply. Its rasterizer (with
+    # the significance kernel) and simple-knn live in the repository; its Linux TMC13 binaries
+    # are not in the repository, so TMC13 is built from source. open3d is imported but unused
+    # (no wheel for current Pythons), numpy 2 removed np.int.
+    "hgsc": Recipe("hgsc", INRIA_EXTENSIONS,
+                   (*INRIA_FIXES,
+                    SourceFix("comodules/kd_tree.py", "import open3d as o3d", "open3d is imported but never used",
+                              replace="o3d = None  # GS Bench: open3d is unused"),
+                    SourceFix("comodules/gpcc_reflectance/data_in_out.py", "import open3d",
+                              "open3d is imported but never used", replace="open3d = None  # GS Bench: unused"),
+                    SourceFix("comodules/gpcc_reflectance/encode_with_gpcc_reflectance.py", ".astype(np.int)",
+                              "numpy 1.24 removed np.int", replace=".astype(np.int64)"),
+                    SourceFix("comodules/encode.py", "from arithmetic_compressor import AECompressor\n"
+                              "from arithmetic_compressor.models import BinaryPPM",
+                              "arithmetic-compressor serves a coder train.py never calls",
+                              replace="AECompressor = BinaryPPM = None  # GS Bench: the unused coder's package")),
+                   output="rec.ply", tools=(TMC13,), codec_args=_hgsc_args, codec_result=_hgsc_result,
+                   condition=lambda p: float(66 if p.get("prune_percent") is None else p["prune_percent"]).is_integer(),
+                   upstream_values={"volume_quantile": 0.8, "volume_exponent": 0.01, "lod_block_size": 256,
+                                    "anchor_fraction": 0.10, "lod1_fraction": 0.33, "anchor_bits": 15}),
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping
 
 from gs.io import write_json
 from gs.upstream import UPSTREAM
-from gs.upstream.recipes import Recipe
+from gs.upstream.recipes import Recipe, Tool
 
 DONE = ".gsbench-done"  # marker: a checkout or a build finished
 
@@ -53,21 +53,22 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
+def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     """Run ``cmd``, its output streamed line by line to our stdout (the rule's log, so a long
-    run shows its progress bar while it trains); a failure is one line with the command's last
-    output line."""
+    run shows its progress bar while it trains) and returned; a failure is one line with the
+    command's last output line."""
     print("$ " + " ".join(cmd), flush=True)
-    last = "no output"
+    lines = []
     # text mode reads a progress bar's carriage returns as line ends
     with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, errors="replace") as proc:
         for line in proc.stdout:
             print(line, end="" if line.endswith("\n") else "\n", flush=True)
             if line.strip():
-                last = line.strip()
+                lines.append(line.strip())
     if proc.returncode != 0:
-        raise UpstreamError(f"{what} (exit {proc.returncode}): {last}")
+        raise UpstreamError(f"{what} (exit {proc.returncode}): {lines[-1] if lines else 'no output'}")
+    return "\n".join(lines)
 
 
 def repo_name(repository: str) -> str:
@@ -126,7 +127,8 @@ def export_sources(dest: str | Path, pins: Mapping[str, tuple[str, str]],
     commit); submodule overrides from ``recipes``) into ``{dest}/<owner>+<name>@<commit>/``: the
     ``upstream_sources`` folder of an offline machine. Folders already there are kept."""
     out = []
-    for method, (repository, commit) in pins.items():
+    tools = {t.name: (t.repository, t.commit) for r in (recipes or {}).values() if r.method in pins for t in r.tools}
+    for method, (repository, commit) in {**pins, **tools}.items():
         recipe = (recipes or {}).get(method)
         if commit == "unpinned":
             raise UpstreamError(f"{method}~upstream: the deviations file pins no commit")
@@ -300,6 +302,74 @@ def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, i
             *protocol_args(recipe.method, protocol), *recipe.args(params)]
 
 
+def inria_cameras_json(cameras: list[Any], dest: Path) -> Path:
+    """``cameras.json`` as the Inria training script writes it (camera-to-world rotation rows
+    and centre, focal lengths in pixels), for code that reads a trained model's cameras."""
+    import numpy as np
+
+    entries = []
+    for i, cam in enumerate(cameras):
+        c2w = np.linalg.inv(cam.viewmat.detach().cpu().double().numpy())
+        entries.append({"id": i, "img_name": Path(cam.name).stem, "width": int(cam.width), "height": int(cam.height),
+                        "position": c2w[:3, 3].tolist(), "rotation": c2w[:3, :3].tolist(),
+                        "fy": float(cam.fy), "fx": float(cam.fx)})
+    write_json(dest, entries)
+    return dest
+
+
+def run_upstream_codec(recipe: Recipe, repository: str, commit: str, model_in: str | Path, cameras: list[Any],
+                       params: Mapping[str, Any], model_out: str | Path, stats_out: str | Path, cache: str | Path,
+                       sources: str | Path | None = None, white_background: bool = False) -> dict[str, Any]:
+    """Compress ``model_in`` with the authors' codec and decode it with their code; write
+    ``model_out`` (the decoded PLY) and ``stats_out`` (codec_stats.json: the bytes of their
+    streams, their encode and decode seconds); return the statistics. Raises :class:`UpstreamError`.
+
+    The input is staged as ``stage/<scene>/point_cloud.ply`` (a link) beside the cameras of its
+    training run, because the authors' script names its outputs after that folder and writes
+    beside the input; it runs in ``work/``, where it keeps its intermediate files."""
+    method = recipe.method
+    out_dir = Path(model_out).parent / "upstream_output"
+    stage, work = out_dir / "stage" / "model", out_dir / "work"
+    src, site = prepare_upstream(recipe, repository, commit, cache, sources)
+    env = dict(os.environ)
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site.resolve()), env.get("PYTHONPATH", "")) if p)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+        stage.mkdir(parents=True)
+        work.mkdir()
+        (stage / "point_cloud.ply").symlink_to(Path(model_in).resolve())
+        cams = inria_cameras_json(cameras, stage / "cameras.json")
+        peak_file = out_dir.resolve() / "gsbench_peak_memory.json"
+        cmd = [sys.executable, str(Path(__file__).with_name("measure.py")), str(peak_file),
+               str((src / recipe.script).resolve()), "--model", str((stage / "point_cloud.ply").absolute()),
+               "--camera_json", str(cams.resolve()), *recipe.codec_args(params, src), *recipe.fixed_args,
+               *(["--white_background"] if white_background else [])]
+        t0 = time.perf_counter()
+        output = _run(cmd, f"{method}~upstream: {recipe.script} failed", cwd=work, env=env)
+        seconds = time.perf_counter() - t0
+        decoded = stage / recipe.output
+        if not decoded.is_file():
+            raise UpstreamError(f"{method}~upstream: {recipe.script} wrote no {recipe.output}")
+        try:
+            result = recipe.codec_result(stage, work, output)
+        except ValueError as e:
+            raise UpstreamError(str(e)) from None
+        os.replace(decoded, model_out)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    peak = json.loads(peak_file.read_text()).get("peak_gpu_memory_bytes") if peak_file.is_file() else None
+    stats = {
+        "method": method, "implementation": implementation_label(commit), "repository": repository,
+        "commit": commit, "params": dict(params), "command": cmd[3:], "num_gaussians": ply_count(Path(model_out)),
+        "wall_seconds": seconds, "wall_seconds_note": "the authors' whole script: significance, encode and decode",
+        "peak_gpu_memory_bytes": peak, **result,
+    }
+    write_json(stats_out, stats)
+    return stats
+
+
 def decode_upstream(recipe: Recipe, bitstream: Path, model_out: Path, src: Path,
                     env: Mapping[str, str] | None) -> dict[str, Any]:
     """Decode a codec's bitstream with the authors' decoder (``recipe.decoder``, run in their
@@ -350,15 +420,49 @@ def ply_count(path: Path) -> int:
     return int(PlyData.read(str(path))["vertex"].count)
 
 
+def build_tool(tool: Tool, method: str, cache: str | Path, sources: str | Path | None = None) -> Path:
+    """Check out and build ``tool`` once (cached beside the checkouts); its program's path."""
+    src = checkout(tool.repository, tool.commit, cache, Recipe(tool.name), sources)
+    build = src.parent / "build" / "bin"
+    program = build / tool.binary
+    with _locked(build.with_name(build.name + ".lock")):
+        if (build / DONE).is_file() and program.is_file():
+            print(f"using {tool.name} built in {build}")
+            return program
+        for cmd in tool.build:
+            if shutil.which(cmd[0]) is None:
+                raise UpstreamError(f"{method}~upstream: `{cmd[0]}` not found on PATH (needed to build {tool.name})")
+            _run([c.format(src=src.resolve(), build=build.resolve()) for c in cmd],
+                 f"{method}~upstream: building {tool.name} failed", cwd=src)
+        if not program.is_file():
+            raise UpstreamError(f"{method}~upstream: building {tool.name} wrote no {tool.binary}")
+        (build / DONE).write_text(f"{tool.repository}@{tool.commit}\n")
+    return program
+
+
+def install_tools(src: Path, recipe: Recipe, cache: str | Path, sources: str | Path | None = None) -> None:
+    """Put each tool's program where the authors' code calls it (their checkout's paths)."""
+    for tool in recipe.tools:
+        program = build_tool(tool, recipe.method, cache, sources)
+        for rel in tool.install:
+            dest = src / rel
+            if not dest.is_file() or dest.read_bytes() != program.read_bytes():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(program, dest)
+                dest.chmod(0o755)
+                print(f"{tool.name}: {program} -> {rel}")
+
+
 def prepare_upstream(recipe: Recipe, repository: str, commit: str, cache: str | Path,
                      sources: str | Path | None = None) -> tuple[Path, Path | None]:
-    """Check the toolchain, set up the checkout and build its extensions (each once, cached);
-    return (checkout, folder of the built extensions or None). The build rule runs this apart
-    from training, so compiling never holds a GPU slot."""
+    """Check the toolchain, set up the checkout, build the programs it calls and its
+    extensions (each once, cached); return (checkout, folder of the built extensions or None).
+    The build rule runs this apart from training, so compiling never holds a GPU slot."""
     if commit == "unpinned":
         raise UpstreamError(f"{recipe.method}~upstream: the deviations file pins no commit")
     check_toolchain(recipe.method, recipe)
     src = checkout(repository, commit, cache, recipe, sources)
+    install_tools(src, recipe, cache, sources)
     return src, build_extensions(src, recipe)
 
 
