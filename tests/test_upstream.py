@@ -5,6 +5,7 @@ upstream repository (a local git repository whose train.py writes a PLY; no CUDA
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import shutil
@@ -313,6 +314,10 @@ def test_fidelity_holds_a_codec_to_its_size_in_the_papers_layout():
     assert not far.at[0, "within_tolerance"]  # same PSNR and count, 20 % smaller in the paper's layout
     md = fidelity_markdown(far)
     assert "paper-layout MB ours / upstream" in md and "| 8.00 / 10.00 | 0.50 / 0.50 |" in md
+    over_model = fidelity_table(pd.DataFrame([{**row("hgsc@3dgs", 2.0, 2.0), "variant": "p0_b10@default"},
+                                              {**row("hgsc~upstream@3dgs", 2.1, 2.1), "variant": "p0_b10@default"}]))
+    assert list(over_model["method"]) == ["hgsc@3dgs"] and over_model.at[0, "within_tolerance"]
+    assert math.isnan(over_model.at[0, "train_s_ours"])  # the input's training is not the codec's
 
 
 # ------------------------------------------------------------------------------ end to end

@@ -54,6 +54,9 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     out["solo_timings"] = [False if (a is False or b is False) else (True if a is True and b is True else None)
                            for a, b in zip([_flag(v) for v in both["solo_timings_ours"]],
                                            [_flag(v) for v in both["solo_timings_upstream"]])]
+    over_model = out["method"].str.contains("@", regex=False)  # a codec over a model: no training of its own
+    for side in ("ours", "upstream"):
+        out.loc[over_model, [f"train_s_{side}", f"train_peak_gb_{side}"]] = float("nan")
     out["delta_psnr"] = out["psnr_ours"] - out["psnr_upstream"]
     out["gaussians_ratio"] = out["gaussians_ours"] / out["gaussians_upstream"]
     out["train_time_ratio"] = out["train_s_ours"] / out["train_s_upstream"]
