@@ -13,6 +13,11 @@ split), ``-i`` names the image folder and ``-r`` the downscale factor; the model
 N is ``OUT/point_cloud/iteration_N/point_cloud.ply``. Upstream schedules are fixed to the 30k
 recipe (densification until 15k, ...): a run with fewer ``iterations`` runs the first part of
 that schedule, unlike ours, which scales it.
+
+NSVQ-GS trains from scratch like them but writes a bitstream (``compressed_model.zip``), which
+the authors' own decoder turns into a PLY (``decoder``). HGSC compresses a trained model
+(``codec_args``/``codec_result``: the runner's ``run_upstream_codec``) and calls MPEG's TMC13,
+built from its own pinned repository (a :class:`Tool`).
 """
 
 from __future__ import annotations

@@ -302,6 +302,18 @@ def train_command(recipe: Recipe, scene_path: str | Path, out_dir: str | Path, i
             *protocol_args(recipe.method, protocol), *recipe.args(params)]
 
 
+def _prepared_env(recipe: Recipe, repository: str, commit: str, cache: str | Path,
+                  sources: str | Path | None) -> tuple[Path, dict[str, str]]:
+    """The prepared checkout and the environment its scripts run in: the built extensions
+    first on PYTHONPATH, as an absolute path (the scripts do not run where the cache path is
+    relative to)."""
+    src, site = prepare_upstream(recipe, repository, commit, cache, sources)
+    env = dict(os.environ)
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site.resolve()), env.get("PYTHONPATH", "")) if p)
+    return src, env
+
+
 def inria_cameras_json(cameras: list[Any], dest: Path) -> Path:
     """``cameras.json`` as the Inria training script writes it (camera-to-world rotation rows
     and centre, focal lengths in pixels), for code that reads a trained model's cameras."""
@@ -330,10 +342,7 @@ def run_upstream_codec(recipe: Recipe, repository: str, commit: str, model_in: s
     method = recipe.method
     out_dir = Path(model_out).parent / "upstream_output"
     stage, work = out_dir / "stage" / "model", out_dir / "work"
-    src, site = prepare_upstream(recipe, repository, commit, cache, sources)
-    env = dict(os.environ)
-    if site is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site.resolve()), env.get("PYTHONPATH", "")) if p)
+    src, env = _prepared_env(recipe, repository, commit, cache, sources)
     shutil.rmtree(out_dir, ignore_errors=True)
     try:
         stage.mkdir(parents=True)
@@ -477,11 +486,7 @@ def run_upstream(recipe: Recipe, repository: str, commit: str, scene_path: str |
     scene_view = out_dir / "scene"
     cmd = train_command(recipe, scene_view, out_dir, iterations, protocol,
                         params)  # before any work: bad protocol values fail first
-    src, site = prepare_upstream(recipe, repository, commit, cache, sources)
-    env = dict(os.environ)
-    if site is not None:
-        # absolute: the script runs in the checkout, where a relative cache path means nothing
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site.resolve()), env.get("PYTHONPATH", "")) if p)
+    src, env = _prepared_env(recipe, repository, commit, cache, sources)
     shutil.rmtree(out_dir, ignore_errors=True)
     try:
         peak_file = out_dir.resolve() / "gsbench_peak_memory.json"
