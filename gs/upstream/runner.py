@@ -336,9 +336,10 @@ def run_upstream_codec(recipe: Recipe, repository: str, commit: str, model_in: s
     ``model_out`` (the decoded PLY) and ``stats_out`` (codec_stats.json: the bytes of their
     streams, their encode and decode seconds); return the statistics. Raises :class:`UpstreamError`.
 
-    The input is staged as ``stage/<scene>/point_cloud.ply`` (a link) beside the cameras of its
-    training run, because the authors' script names its outputs after that folder and writes
-    beside the input; it runs in ``work/``, where it keeps its intermediate files."""
+    The input is linked as ``stage/model/point_cloud.ply`` beside the cameras of its training
+    run (``cameras``, written as the Inria trainer writes them), because the authors' script
+    names its outputs after that folder and writes beside the input; it runs in ``work/``,
+    where it keeps its intermediate files."""
     method = recipe.method
     out_dir = Path(model_out).parent / "upstream_output"
     stage, work = out_dir / "stage" / "model", out_dir / "work"
