@@ -16,7 +16,6 @@ when none of the other stages ran).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import functools
 import statistics
@@ -31,13 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.hgsc_choices import synthetic_model  # noqa: E402
+from benchmarks.scale import scale_parser, sync  # noqa: E402
 from gs.methods import hgsc as H  # noqa: E402
 from gs.methods.registry import get_method  # noqa: E402
-
-
-def _sync(dev: str) -> None:
-    if dev.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 # decoder stages timed by --stages: functions of gs.methods.hgsc (wrapped while decoding)
@@ -79,7 +74,7 @@ def timed_stages(dev: str) -> tuple[dict[str, list], list]:
         def wrapper(*a, _fn=fn, _name=name, **k):
             t0 = time.perf_counter()
             out = _fn(*a, **k)
-            _sync(dev)
+            sync(dev)
             times[_name].append((t0, time.perf_counter()))
             return out
 
@@ -89,12 +84,7 @@ def timed_stages(dev: str) -> tuple[dict[str, list], list]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--num", type=int, default=1_000_000)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--variant", default="default")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", type=Path, required=True)
+    ap = scale_parser(__doc__, "default")
     ap.add_argument("--stages", action="store_true", help="also time the decoder stages (last decode)")
     args = ap.parse_args()
     params = get_method("hgsc").params_for(args.variant)
@@ -102,12 +92,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "bitstream"
         codec = H.HGSCCodec(**params)
-        _sync(args.device)
+        sync(args.device)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stats = codec.encode(model, d)
-        _sync(args.device)
+        sync(args.device)
         t_enc = time.perf_counter() - t0
         times, dec = [], None
         stage_calls: dict[str, list] = {}
@@ -115,10 +105,10 @@ def main() -> None:
             last = i == max(1, args.repeat) - 1
             if args.stages and last:
                 stage_calls, undo = timed_stages(args.device)
-            _sync(args.device)
+            sync(args.device)
             t0 = time.perf_counter()
             dec = H.HGSCCodec(**params).decode(d, device=args.device)
-            _sync(args.device)
+            sync(args.device)
             times.append(time.perf_counter() - t0)
             if args.stages and last:
                 for owner, attr, fn in undo:

@@ -13,7 +13,6 @@ sizes in our container and in upstream's layout, encode and decode seconds, bit-
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -26,15 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.hgsc_choices import synthetic_model  # noqa: E402
+from benchmarks.scale import scale_parser, sync  # noqa: E402
 from gs.codecs.base import CodecContext  # noqa: E402
 from gs.codecs.vq import attr_matrix  # noqa: E402
 from gs.methods.nsvqgs import ARTIFACT_KEY, VQ_ATTRS, NSVQCodec, kmeans, nearest_code  # noqa: E402
 from gs.methods.registry import get_method  # noqa: E402
-
-
-def _sync(dev: str) -> None:
-    if dev.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def trained_like(model, k: dict[str, int], device: str) -> dict[str, dict]:
@@ -54,12 +49,7 @@ def trained_like(model, k: dict[str, int], device: str) -> dict[str, dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--num", type=int, default=1_000_000)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--variant", default="k4k")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", type=Path, required=True)
+    ap = scale_parser(__doc__, "k4k")
     args = ap.parse_args()
     params = get_method("nsvqgs").params_for(args.variant)
     k = {name: int(params[name]) for name in VQ_ATTRS.values()}
@@ -68,16 +58,16 @@ def main() -> None:
     codec = NSVQCodec(**{**k, "entropy_coding": params.get("entropy_coding", True)})
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _sync(args.device)
+        sync(args.device)
         t0 = time.perf_counter()
         stats = codec.encode(model, Path(tmp) / "bs", CodecContext(aux=aux))
-        _sync(args.device)
+        sync(args.device)
         encode_s = time.perf_counter() - t0
         times = []
         for _ in range(max(1, args.repeat)):
             t0 = time.perf_counter()
             decoded = NSVQCodec().decode(Path(tmp) / "bs", device=args.device)
-            _sync(args.device)
+            sync(args.device)
             times.append(time.perf_counter() - t0)
     timed = times[1:] if len(times) > 1 else times
     exact = all(torch.equal(decoded.params[p].to(args.device), model.params[p].detach()) for p in model.params)
