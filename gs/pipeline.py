@@ -411,9 +411,19 @@ def runs(config: Mapping[str, Any], methods: Mapping[str, Any] | None = None) ->
     return uniq
 
 
-def implementations(config: Mapping[str, Any]) -> list[str]:
-    """The implementations to run: ``ours`` (the default) and/or ``upstream``."""
-    return list(config.get("implementations") or ["ours"])
+def implementations(config: Mapping[str, Any], method: str | None = None) -> list[str]:
+    """The implementations to run: ``ours`` (the default) and/or ``upstream``; for ``method``,
+    its block's own ``implementations`` when it gives them (e.g. the baseline ours only, where
+    only a codec is compared with the authors' code)."""
+    block = (config.get("methods") or {}).get(method) if method and isinstance(config.get("methods"), Mapping) else None
+    return list((block or {}).get("implementations") or config.get("implementations") or ["ours"])
+
+
+def uses_upstream(config: Mapping[str, Any]) -> bool:
+    """Whether any run of the config is trained or coded by the authors' code."""
+    blocks = config.get("methods") if isinstance(config.get("methods"), Mapping) else {}
+    return UPSTREAM in implementations(config) or any(UPSTREAM in ((b or {}).get("implementations") or [])
+                                                       for b in blocks.values())
 
 
 def upstream_methods(methods: Mapping[str, Any] | None = None) -> list[str]:
@@ -435,17 +445,17 @@ def upstream_codecs(methods: Mapping[str, Any] | None = None) -> list[str]:
 def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mapping[str, Any]) -> list[Run]:
     """``out`` (our runs) with an upstream twin after each training run that a recipe can run,
     and without our runs when ``ours`` is not among the implementations."""
-    impls = implementations(config)
-    if impls == ["ours"]:
+    if not uses_upstream(config):
         return out
     from gs.upstream.recipes import recipes
 
     have = recipes()
     res = []
     for r in out:
+        codec, cvariant, _, _ = r.parts()
+        impls = implementations(config, codec)
         if "ours" in impls:
             res.append(r)
-        codec, cvariant, _, _ = r.parts()
         if UPSTREAM in impls and r.is_codec_over_base and codec in have and have[codec].codec_args is not None \
                 and have[codec].supports(method_params(config, codec, cvariant, r.dataset, r.scene, reg)):
             res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))  # same input model
@@ -458,7 +468,7 @@ def _with_implementations(config: Mapping[str, Any], out: list[Run], reg: Mappin
                     raise ConfigError(str(e)) from None
                 res.append(Run(r.dataset, r.scene, upstream_id(r.method), r.variant, r.seed))
     if not res:
-        raise ConfigError(f"implementations: {impls}: no selected run can be trained by the authors' code "
+        raise ConfigError(f"implementations: {implementations(config)}: no selected run can be trained by the authors' code "
                           f"(methods with an upstream recipe: {sorted(have)}; variants only our code has are skipped)")
     return res
 
@@ -543,7 +553,7 @@ def report_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
         "provenance": [f"{res}/provenance.json", f"{res}/provenance.html"],
         "deviations": [f"{res}/tables/deviations.csv", f"{res}/tables/deviations.html"],
         "fidelity": [f"{res}/tables/fidelity{ext}" for ext in (".csv", ".md", ".html")]
-        if "upstream" in implementations(config) else [],
+        if uses_upstream(config) else [],
     }
 
 
@@ -562,8 +572,8 @@ def wildcard_constraints(config: Mapping[str, Any], methods: Mapping[str, Any] |
     reg = _registry(methods)
     trains, codecs = train_methods(reg), codec_methods(reg)
     names = set(datasets(config))
-    ups = upstream_methods(reg) if UPSTREAM in implementations(config) else []
-    ucodecs = upstream_codecs(reg) if UPSTREAM in implementations(config) else []
+    ups = upstream_methods(reg) if uses_upstream(config) else []
+    ucodecs = upstream_codecs(reg) if uses_upstream(config) else []
     return {
         "dataset": alternation(names),
         "scene": NAME_RE,

@@ -59,6 +59,12 @@ def test_runs_add_an_upstream_twin_per_supported_training_run():
                                    methods={"3dgs": None, "hgsc": {"variants": ["default", "p0_b10"]}}))
     assert {(r.method, r.variant) for r in hg if "~" in r.method} == {
         ("3dgs~upstream", "default"), ("hgsc~upstream@3dgs", "default@default"), ("hgsc~upstream@3dgs", "p0_b10@default")}
+    # a method's own implementations: the baseline ours only, the codec beside its authors' code
+    alone = pipeline.runs(tiny_config(methods={"3dgs": {"implementations": ["ours"]},
+                                               "hgsc": {"variants": "p0_b10", "implementations": ["ours", "upstream"]}}))
+    assert sorted(r.method for r in alone) == ["3dgs", "hgsc@3dgs", "hgsc~upstream@3dgs"]
+    assert pipeline.wildcard_constraints(tiny_config(methods={"hgsc": {"implementations": ["upstream"]}}))["ucodec"] \
+        == "(?:hgsc)"
     assert split_implementation("hgsc~upstream@3dgs") == ("hgsc@3dgs", "upstream")
     assert upstream_id("hgsc@gns") == "hgsc~upstream@gns" and split_implementation("hgsc@gns") == ("hgsc@gns", "ours")
     gns = next(r for r in runs if r.method == "gns~upstream" and r.seed == 1)
