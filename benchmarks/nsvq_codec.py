@@ -62,7 +62,7 @@ def main() -> None:
         t0 = time.perf_counter()
         stats = codec.encode(model, Path(tmp) / "bs", CodecContext(aux=aux))
         sync(args.device)
-        encode_s = time.perf_counter() - t0
+        encode_s = time.perf_counter() - t0 - stats["statistics_seconds"]  # as the compress rule reports it
         times = []
         for _ in range(max(1, args.repeat)):
             t0 = time.perf_counter()
@@ -82,8 +82,8 @@ def main() -> None:
           f"| {stats['size_bytes_paper_format'] / 1e6:.2f} | {encode_s:.2f} | {statistics.median(timed):.2f} "
           f"| {', '.join(f'{t:.2f}' for t in times)} | {encode_s + statistics.median(timed):.2f} | {exact} |", "",
           "Encode starts from the codebooks and indices a training run leaves (the k-means that stands in for "
-          "training is not timed): it writes the container (index streams entropy coded) and builds upstream's "
-          "zip in memory for the second size."]
+          "training is not timed): it writes the container (index streams entropy coded); building upstream's zip "
+          "in memory for the second size is not counted, as in the compress rule."]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nsvq_codec.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -415,15 +415,19 @@ def implementations(config: Mapping[str, Any], method: str | None = None) -> lis
     """The implementations to run: ``ours`` (the default) and/or ``upstream``; for ``method``,
     its block's own ``implementations`` when it gives them (e.g. the baseline ours only, where
     only a codec is compared with the authors' code)."""
-    block = (config.get("methods") or {}).get(method) if method and isinstance(config.get("methods"), Mapping) else None
-    return list((block or {}).get("implementations") or config.get("implementations") or ["ours"])
+    blocks = _method_blocks(config)
+    return list((blocks.get(method) or {}).get("implementations") or config.get("implementations") or ["ours"])
 
 
 def uses_upstream(config: Mapping[str, Any]) -> bool:
     """Whether any run of the config is trained or coded by the authors' code."""
-    blocks = config.get("methods") if isinstance(config.get("methods"), Mapping) else {}
-    return UPSTREAM in implementations(config) or any(UPSTREAM in ((b or {}).get("implementations") or [])
-                                                       for b in blocks.values())
+    return any(UPSTREAM in implementations(config, m) for m in (None, *_method_blocks(config)))
+
+
+def _method_blocks(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The config's method blocks as written (``methods: all`` has none)."""
+    methods = config.get("methods")
+    return methods if isinstance(methods, Mapping) else {}
 
 
 def upstream_methods(methods: Mapping[str, Any] | None = None) -> list[str]:

@@ -25,22 +25,19 @@ with _setup.logged(snakemake):  # noqa: F821
     extra["implementation"] = train.get("implementation", "ours")  # "upstream@<commit>": the authors' code
     if train.get("gpu_sharing") is not None:  # whether train_seconds is a solo figure
         extra["train_gpu_sharing"] = train["gpu_sharing"]
-    if "size_bytes" in train:  # the authors' codec: the runner measured their bitstream
-        size_bytes, size_reason = train["size_bytes"], train["size_bytes_reason"]
-        for k in ("encode_seconds", "decode_seconds", "size_bytes_paper_format", "size_bytes_paper_format_reason"):
-            if k in train:
-                extra[k] = train[k]
-    if "codec_stats" in sm.input.keys():
-        codec = json.loads(Path(sm.input.codec_stats).read_text())
-        size_bytes, size_reason = codec["size_bytes"], "bitstream bytes (every file the decoder reads)"
-        extra["encode_seconds"] = codec.get("encode_seconds")
-        extra["decode_seconds"] = codec.get("decode_seconds")
+    codec = json.loads(Path(sm.input.codec_stats).read_text()) if "codec_stats" in sm.input.keys() else None
+    if codec is None and "size_bytes" in train:  # the authors' trained codec: the runner measured their bitstream
+        codec = train
+    if codec is not None:  # a codec's size is its bitstream, with its seconds and its size in the paper's layout
+        size_bytes = codec["size_bytes"]
+        size_reason = codec.get("size_bytes_reason", "bitstream bytes (every file the decoder reads)")
+        extra["encode_seconds"], extra["decode_seconds"] = codec.get("encode_seconds"), codec.get("decode_seconds")
         for k in ("size_bytes_paper_format", "size_bytes_paper_format_reason"):
             if k in codec:
                 extra[k] = codec[k]
-        if "implementation" in codec:  # the authors' codec over our model
+        if "implementation" in codec:  # the authors' code (their files stay in upstream_output/)
             extra["implementation"] = codec["implementation"]
-        else:
+        elif "codec_stats" in sm.input.keys():
             inputs.append(Path(sm.input.codec_stats).parent / "bitstream")
     evaluate_model(
         model, scene, Path(sm.output.metrics).parent, method=sm.wildcards.run,

@@ -66,7 +66,8 @@ class Codec(ABC):
 
     @abstractmethod
     def encode(self, model: GaussianModel, out_dir: str | Path, ctx: CodecContext) -> dict[str, Any]:
-        """Write the bitstream files into ``out_dir``; return size and component statistics."""
+        """Write the bitstream files into ``out_dir``; return size and component statistics
+        (``statistics_seconds``: time spent on statistics only, which encode_seconds leaves out)."""
 
     @abstractmethod
     def decode(self, in_dir: str | Path, device: str | torch.device = "cpu") -> GaussianModel:

@@ -171,6 +171,12 @@ def _gns_budget(params: Mapping[str, Any]) -> list[str]:
     return ["--final_budget", str(max(b, 1))]
 
 
+def _value(params: Mapping[str, Any], name: str, default: Any) -> str:
+    """A flag value: the run's parameter, or our default where the params leave it out (the
+    authors' scripts have other defaults than their READMEs' commands)."""
+    return str(params[name] if params.get(name) is not None else default)
+
+
 def _nsvq_length(iterations: int, params: Mapping[str, Any]) -> int:
     """NSVQ-GS's run: ``total_iterations`` (45k) in the 30k recipe. Its code hard-codes the
     rest of the schedule (dead codes to 22k, a 2k fine-tune), so only the full length runs."""
@@ -181,16 +187,13 @@ def _nsvq_length(iterations: int, params: Mapping[str, Any]) -> int:
 
 
 def _nsvq_args(params: Mapping[str, Any]) -> list[str]:
-    """The README's flags with this run's values (our defaults where the params leave one out:
-    the script's own defaults differ, e.g. VQ from 30k and no opacity regularisation); pruning
+    """The README's flags with this run's values (the script's own defaults differ, e.g. VQ
+    from 30k and no opacity regularisation); pruning
     ends where VQ starts, as in the README (``--max_prune_iter 20000 --vq_start_iter 20000``)."""
-    def get(name: str, default: Any) -> str:
-        return str(params.get(name) if params.get(name) is not None else default)
-
-    vq_start = get("vq_start", 20_000)
-    return ["--vq_ncls", get("k_scale", 4096), "--vq_ncls_dc", get("k_dc", 1024), "--vq_ncls_sh", get("k_sh", 1024),
-            "--vq_start_iter", vq_start, "--max_prune_iter", vq_start, "--lambda_reg", get("lambda_reg", 1e-7),
-            "--cb_lr_times", get("codebook_lr_scale", 1.0)]
+    vq_start = _value(params, "vq_start", 20_000)
+    return ["--vq_ncls", _value(params, "k_scale", 4096), "--vq_ncls_dc", _value(params, "k_dc", 1024),
+            "--vq_ncls_sh", _value(params, "k_sh", 1024), "--vq_start_iter", vq_start, "--max_prune_iter", vq_start,
+            "--lambda_reg", _value(params, "lambda_reg", 1e-7), "--cb_lr_times", _value(params, "codebook_lr_scale", 1.0)]
 
 
 #: MPEG G-PCC reference software, release-v23.0-rc2: HGSC's RAHT config sets ``integerHaar``,
@@ -204,13 +207,11 @@ TMC13 = Tool("tmc13", "https://github.com/MPEGGroup/mpeg-pcc-tmc13", "a3d15c5e73
 
 
 def _hgsc_args(params: Mapping[str, Any], src: Path) -> list[str]:
-    """train.py's flags with this run's values (our defaults where the params leave one out,
-    which are the paper's big-scene setting: run_big_scenes.py); TMC13 as installed."""
-    def get(name: str, default: Any) -> str:
-        return str(params.get(name) if params.get(name) is not None else default)
-
-    return ["--xyz_qp", get("xyz_bits", 15), "--max_points_per_block", get("block_size", 512),
-            "--percentage", str(int(float(get("prune_percent", 66)))), "--lod_bit_depth", get("lod_bits_uv", 4), get("lod_bits", 8),
+    """train.py's flags with this run's values (our defaults are the paper's big-scene
+    setting: run_big_scenes.py); TMC13 as installed."""
+    return ["--xyz_qp", _value(params, "xyz_bits", 15), "--max_points_per_block", _value(params, "block_size", 512),
+            "--percentage", str(int(float(_value(params, "prune_percent", 66)))),
+            "--lod_bit_depth", _value(params, "lod_bits_uv", 4), _value(params, "lod_bits", 8),
             "--gpcc_path", str((src / TMC13.install[0]).resolve())]
 
 
@@ -316,7 +317,7 @@ RECIPES: dict[str, Recipe] = {
                               "arithmetic-compressor serves a coder train.py never calls",
                               replace="AECompressor = BinaryPPM = None  # GS Bench: the unused coder's package")),
                    output="rec.ply", tools=(TMC13,), codec_args=_hgsc_args, codec_result=_hgsc_result,
-                   condition=lambda p: float(66 if p.get("prune_percent") is None else p["prune_percent"]).is_integer(),
+                   condition=lambda p: float(_value(p, "prune_percent", 66)).is_integer(),  # an int flag
                    upstream_values={"volume_quantile": 0.8, "volume_exponent": 0.01, "lod_block_size": 256,
                                     "anchor_fraction": 0.10, "lod1_fraction": 0.33, "anchor_bits": 15}),
 }
