@@ -72,17 +72,21 @@ def bits_for(alphabet_size: int) -> int:
     return max(1, math.ceil(math.log2(alphabet_size)))
 
 
-def pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """Every value written MSB-first with ``bits`` bits, concatenated, the tail padded with
-    zeros to a byte (the layout of upstream NSVQ-GS's ``vq_inds.bin``)."""
+def msb_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """Every value as ``bits`` bits, MSB first, concatenated: a flat uint8 array of 0/1."""
     v = np.asarray(values).astype(np.uint64).ravel()
     if not 1 <= bits <= 64:
         raise ValueError(f"bits must be in 1..64, got {bits}")
     if v.size and int(v.max()) >> bits:
         raise ValueError(f"a value does not fit in {bits} bits")
     shifts = np.arange(bits - 1, -1, -1, dtype=np.uint64)
-    mat = ((v[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(mat.ravel()).tobytes()
+    return ((v[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8).ravel()
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Every value written MSB-first with ``bits`` bits, concatenated, the tail padded with
+    zeros to a byte (the layout of upstream NSVQ-GS's ``vq_inds.bin``)."""
+    return np.packbits(msb_bits(values, bits)).tobytes()
 
 
 def unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
@@ -330,5 +334,5 @@ def decode_symbols(data: bytes, n: int | None = None, alphabet_size: int | None 
     return out
 
 
-__all__ = ["available_methods", "bits_for", "pack_bits", "unpack_bits", "compress_bytes", "decompress_bytes",
+__all__ = ["available_methods", "bits_for", "msb_bits", "pack_bits", "unpack_bits", "compress_bytes", "decompress_bytes",
            "encode_symbols", "decode_symbols", "symbols_method"]

@@ -76,7 +76,7 @@ import torch
 from gs.codecs import vq
 from gs.codecs.base import Codec, CodecContext, require_gaussians
 from gs.codecs.container import Container, write_container_set
-from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, symbols_method
+from gs.codecs.entropy import bits_for, compress_bytes, decode_symbols, encode_symbols, msb_bits, symbols_method
 from gs.codecs.vq import attr_matrix, fixed_width_bytes, matrix_to_param, noise_substitute, take_rows
 from gs.methods.baseline import DENSIFY_PARAMS, BaselineStrategy
 from gs.methods.registry import MethodSpec, param_schema
@@ -129,8 +129,7 @@ def upstream_zip(means: torch.Tensor, opacities: torch.Tensor, codebooks: dict[s
         if ours not in codebooks:
             continue
         width = bits_for(int(codebooks[ours].shape[0]))
-        idx = indices[ours].detach().cpu().numpy().astype(np.int64).reshape(-1)
-        b = ((idx[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8).reshape(-1)
+        b = msb_bits(indices[ours].detach().cpu().numpy(), width)  # one stream of every attribute's bits
         bits.append(b)
         args["n_bits"][theirs], args["len"][theirs] = width, int(b.size)
         args["quant_params"].append(theirs)

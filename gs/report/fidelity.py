@@ -35,9 +35,7 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
     df["side"] = [impl for _, impl in split]
     df["seed"] = df["seed"].fillna(-1).astype(int)
     df["train_peak_gb"] = pd.to_numeric(df.get("train_peak_memory_bytes"), errors="coerce") / 1e9
-    if "solo_timings" not in df:
-        df["solo_timings"] = None
-    for col in SIDES.values():
+    for col in (*SIDES.values(), "solo_timings"):  # a results table without codecs (or older) lacks some
         if col not in df:
             df[col] = None
     cols = [*KEYS, *SIDES.values(), "solo_timings"]
