@@ -360,12 +360,7 @@ def fake_upstream_repo(path: Path) -> str:
     path.mkdir(parents=True)
     rng = np.random.default_rng(0)
     GaussianModel.from_points(rng.uniform(-1, 1, (200, 3)), rng.uniform(0, 1, (200, 3))).save_ply(path / "model.ply")
-    (path / "train.py").write_text(FAKE_TRAIN)
-    subprocess.run([*GIT, "init", "-q", str(path)], check=True)
-    subprocess.run([*GIT, "-C", str(path), "add", "."], check=True)
-    subprocess.run([*GIT, "-C", str(path), "commit", "-qm", "fake upstream"], check=True)
-    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return git_repo(path, {"train.py": FAKE_TRAIN})
 
 
 @pytest.fixture
@@ -557,8 +552,8 @@ json.dump({"argv": sys.argv[1:], "cameras": cams}, open(os.path.join(out, "seen.
 
 
 def git_repo(path: Path, files: dict[str, str]) -> str:
-    """A local git repository holding ``files``; returns its commit."""
-    path.mkdir(parents=True)
+    """A local git repository of ``path`` (its files and ``files``); returns its commit."""
+    path.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)
