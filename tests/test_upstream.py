@@ -293,7 +293,12 @@ def test_fidelity_pairs_each_run_with_its_upstream_twin():
                         "train_peak_memory_bytes": 2e9, "implementation": "upstream@abc" if "~" in m else "ours",
                         "solo_timings": not (m == "gns~upstream")}
                        for m, sd, p, g, t in rows])
-    t = fidelity_table(df).set_index(["method", "seed"])
+    table = fidelity_table(df)
+    mean = table[table["seed"].isna()]
+    assert list(mean["method"]) == ["3dgs"] and mean.iloc[0]["seeds"] == "0,1"  # two seeds on both sides
+    assert mean.iloc[0]["delta_psnr"] == pytest.approx(-0.2) and mean.iloc[0]["psnr_spread_ours"] == pytest.approx(0.1)
+    assert mean.iloc[0]["gaussians_ours"] == pytest.approx(995) and mean.iloc[0]["within_tolerance"]
+    t = table[table["seed"].notna()].set_index(["method", "seed"])
     assert len(t) == 3  # argp has no upstream twin
     assert t.at[("3dgs", 0), "delta_psnr"] == pytest.approx(-0.2) and t.at[("3dgs", 0), "within_tolerance"]
     assert t.at[("gns", 0), "gaussians_ratio"] == pytest.approx(100 / 150)
@@ -302,8 +307,25 @@ def test_fidelity_pairs_each_run_with_its_upstream_twin():
     assert t.at[("3dgs", 0), "solo_timings"] and not t.at[("gns", 0), "solo_timings"]
     md = fidelity_markdown(fidelity_table(df))
     assert md.count("†") == 2  # the shared pair's seconds, and the note
-    assert md.count("\n| s |") == 3 and "✗" in md and "✓" in md
+    assert md.count("\n| s |") == 4 and "✗" in md and "✓" in md
+    assert "| s | 3dgs | mean of 0, 1 | **29.95 / 30.15** (spread 0.10 / 0.10) | -0.20 |" in md
     assert "paper-layout" not in md  # no codec row
+
+
+def test_fidelity_does_not_judge_a_pair_that_collapsed_on_both_sides():
+    from gs.report.fidelity import fidelity_markdown, fidelity_table
+
+    def row(method, gaussians, collapse):
+        return {"dataset": "d", "scene": "s", "method": method, "variant": "tag", "seed": 0, "psnr": 5.3,
+                "ssim": 0.3, "num_gaussians": gaussians, "size_mb": 0.0, "train_seconds": 10.0, "collapse": collapse,
+                "implementation": "upstream@abc" if "~" in method else "ours"}
+
+    both = fidelity_table(pd.DataFrame([row("edim", 1, "1 Gaussians at the end"), row("edim~upstream", 2, "2 Gaussians")]))
+    assert both.at[0, "within_tolerance"] is None and both.at[0, "collapsed_ours"] and both.at[0, "collapsed_upstream"]
+    assert "| both collapse |" in fidelity_markdown(both)
+    ours_only = fidelity_table(pd.DataFrame([row("edim", 1, "1 Gaussians at the end"), row("edim~upstream", 2, None)]))
+    assert ours_only.at[0, "within_tolerance"] == False  # noqa: E712 (numpy bool); one side collapsed: a real gap, judged as such
+    assert "both collapse" not in fidelity_markdown(ours_only)
 
 
 def test_fidelity_holds_a_codec_to_its_size_in_the_papers_layout():
@@ -400,6 +422,8 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert stats["implementation"] == f"upstream@{commit[:12]}" and stats["commit"] == commit
     assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
     assert "peak_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
+    points = json.loads((work / "results/synthetic/tiny/scene.json").read_text())["num_points"]
+    assert points <= 200 * 100 and stats["collapse"] is None  # the trainer's check, on the authors' count too
     built = json.loads((work / ".data/upstream/built/tinyup.json").read_text())  # compiled outside the GPU job
     assert built["commit"] == commit and (work / built["checkout"]).is_dir()
     argv = json.loads((up / "upstream_output" / "argv.json").read_text())

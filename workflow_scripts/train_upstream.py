@@ -6,7 +6,9 @@ with _setup.logged(snakemake):  # noqa: F821
     import json
     from pathlib import Path
 
+    from gs.io import write_json
     from gs.methods.registry import upstream_pin
+    from gs.train.trainer import collapse
     from gs.upstream.recipes import recipe_for
     from gs.upstream.runner import run_upstream
 
@@ -22,4 +24,10 @@ with _setup.logged(snakemake):  # noqa: F821
     stats = run_upstream(recipe_for(method), repository, commit, info["path"], info["protocol"],
                          sm.params.settings["iterations"], params, sm.output.model, sm.output.stats,
                          sm.params.cache, sm.params.sources)
+    # the check our trainer applies to its own runs (count criterion only: the authors' logs
+    # carry no PSNR history we read), so a collapse is flagged on both sides alike
+    stats["collapse"] = collapse([], int(info.get("num_points", 0)), int(stats["num_gaussians"]), from_scratch=False)
+    if stats["collapse"] is not None:
+        print(f"warning: {method}~upstream collapsed: {stats['collapse']['reason']}")
+    write_json(sm.output.stats, stats)
     print({k: v for k, v in stats.items() if not isinstance(v, (list, dict))})
