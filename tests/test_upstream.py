@@ -635,3 +635,11 @@ def torch_eye_viewmat(t):
     v = torch.eye(4)
     v[:3, 3] = torch.tensor(t, dtype=torch.float32)
     return v
+
+
+def test_a_failed_upstream_command_reports_its_exception_not_the_progress_bar_after_it():
+    script = ("import sys, tqdm\nbar = tqdm.tqdm(total=10, file=sys.stdout)\nbar.update(1)\n"
+              "try:\n    raise TypeError('numpy.bool cannot be interpreted as an integer')\nfinally:\n    bar.close()\n")
+    with pytest.raises(runner.UpstreamError) as e:
+        runner._run([sys.executable, "-c", script], "x~upstream: train.py failed")
+    assert str(e.value) == "x~upstream: train.py failed (exit 1): TypeError: numpy.bool cannot be interpreted as an integer"

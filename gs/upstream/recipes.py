@@ -286,7 +286,13 @@ RECIPES: dict[str, Recipe] = {
     # (--vq_ncls), so only variants with k_scale == k_rotation run. Its train_newvq.py has no
     # viewer flag (the viewer is never started) and writes compressed_model.zip, which
     # decode_nsvqgs.py decodes with the authors' GaussianModel.load_ply(load_quant=True).
-    "nsvqgs": Recipe("nsvqgs", INRIA_EXTENSIONS, INRIA_FIXES, script="train_newvq.py",
+    "nsvqgs": Recipe("nsvqgs", INRIA_EXTENSIONS,
+                     (*INRIA_FIXES,
+                      SourceFix("scene/nsvq.py", "bitarray(list(assignments.cpu().numpy().flatten()))",
+                                "bitarray takes Python ints or bools, not numpy 2's numpy.bool: saving the indices "
+                                "fails at the first save",
+                                replace="bitarray(assignments.cpu().numpy().flatten().astype(bool).tolist())")),
+                     script="train_newvq.py",
                      output="point_cloud/iteration_{iterations}/compressed_model.zip", decoder="decode_nsvqgs.py",
                      run_length=_nsvq_length, length_flag="--total_iterations",
                      condition=lambda p: p.get("k_scale", 4096) == p.get("k_rotation", 4096),

@@ -53,10 +53,19 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
+def _failure_line(lines: list[str]) -> str:
+    """The last exception line of a failed command's output (``TypeError: ...``), or its last line."""
+    return next((line for line in reversed(lines) if _EXCEPTION_LINE.match(line)), lines[-1] if lines else "no output")
+
+
 def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     """Run ``cmd``, its output streamed line by line to our stdout (the rule's log, so a long
     run shows its progress bar while it trains) and returned; a failure is one line with the
-    command's last output line."""
+    Python exception the command ended with (a progress bar may print after its traceback), or
+    else its last output line."""
     print("$ " + " ".join(cmd), flush=True)
     lines = []
     # text mode reads a progress bar's carriage returns as line ends
@@ -67,7 +76,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, env: Mapping[str, s
             if line.strip():
                 lines.append(line.strip())
     if proc.returncode != 0:
-        raise UpstreamError(f"{what} (exit {proc.returncode}): {lines[-1] if lines else 'no output'}")
+        raise UpstreamError(f"{what} (exit {proc.returncode}): {_failure_line(lines)}")
     return "\n".join(lines)
 
 
