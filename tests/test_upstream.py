@@ -565,6 +565,9 @@ cams = json.load(open(a.camera_json))
 name = a.model.split("/")[-2]
 os.makedirs(os.path.join("output", name), exist_ok=True)
 open(os.path.join("output", name, "quant.bin"), "wb").write(b"g" * 100)
+os.makedirs("exp", exist_ok=True)  # one TMC13 stream per attribute column: positions + reflectance
+for col, size in enumerate((80, 70)):
+    open(os.path.join("exp", f"{col}.bin"), "wb").write(b"a" * size)
 print("Reflectances bitstream size: 50 [03/12 10:00:00]")
 out = os.path.dirname(a.model)
 open(os.path.join(out, "output.txt"), "w").write("size_all: 290\\nencoding_time_all: 1.5\\ndecoding_time_all: 0.25\\n")
@@ -613,6 +616,7 @@ def test_hgsc_upstream_compresses_our_model_with_a_tmc13_built_from_source(tmp_p
                                       run / "point_cloud.ply", run / "codec_stats.json", tmp_path / "cache")
     assert stats["size_bytes"] == 100 + 50 + 30 == stats["size_bytes_paper_format"]  # LoD: (290 - 50) / 8
     assert stats["components"] == {"geometry_gpcc": 100, "anchor_attributes_raht": 50, "lod_residuals_zlib": 30}
+    assert stats["anchor_attribute_files_bytes"] == 150  # as written, with the positions each stream repeats
     assert stats["encode_seconds"] == 1.5 and stats["decode_seconds"] == 0.25 and stats["num_gaussians"] == 30
     assert stats["implementation"] == f"upstream@{commit[:12]}"
     assert json.loads((run / "codec_stats.json").read_text())["size_bytes"] == 180

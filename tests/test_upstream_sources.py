@@ -178,6 +178,7 @@ def test_the_authors_hgsc_codes_a_model_with_tmc13_and_we_read_their_sizes(gener
                                       {"prune_percent": 66}, out, tmp_path / "run" / "codec_stats.json", cache)
     parts = stats["components"]
     assert min(parts.values()) > 0 and stats["size_bytes"] == sum(parts.values())
+    assert stats["anchor_attribute_files_bytes"] > parts["anchor_attributes_raht"]  # + the positions, 56 times
     assert stats["size_bytes"] < (tmp_path / "in.ply").stat().st_size / 4  # coded, not copied
     assert 0.30 * n <= stats["num_gaussians"] <= 0.40 * n  # 66 % pruned by significance
     assert stats["encode_seconds"] > 0 and stats["decode_seconds"] > 0
