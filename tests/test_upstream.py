@@ -422,6 +422,7 @@ def test_fake_upstream_through_the_rules(upstream_plugin, tmp_path):
     assert stats["implementation"] == f"upstream@{commit[:12]}" and stats["commit"] == commit
     assert stats["num_gaussians"] == 200 and stats["iterations"] == cfg["iterations"]
     assert "peak_memory_bytes" in stats  # measured around the authors' script (null without CUDA)
+    assert stats["train_seconds"] == stats["script_seconds"]  # the stand-in prints no progress bar
     points = json.loads((work / "results/synthetic/tiny/scene.json").read_text())["num_points"]
     assert points <= 200 * 100 and stats["collapse"] is None  # the trainer's check, on the authors' count too
     built = json.loads((work / ".data/upstream/built/tinyup.json").read_text())  # compiled outside the GPU job
@@ -647,3 +648,15 @@ def test_a_failed_upstream_command_reports_its_exception_not_the_progress_bar_af
     with pytest.raises(runner.UpstreamError) as e:
         runner._run([sys.executable, "-c", script], "x~upstream: train.py failed")
     assert str(e.value) == "x~upstream: train.py failed (exit 1): TypeError: numpy.bool cannot be interpreted as an integer"
+
+
+def test_the_authors_training_seconds_are_their_loop_not_their_whole_script():
+    bar = "\n".join(["Training progress:  50%|#####     | 15000/30000 [07:30<07:30, 33.3it/s]",
+                     "Training progress: 100%|##########| 30000/30000 [15:13<00:00, 32.84it/s, Loss=0.0143]",
+                     "[ITER 30000] Evaluating test: L1 0.02 PSNR 26.3"])
+    t = runner._train_seconds(bar, 930.5)
+    assert t["train_seconds"] == 913.0 and t["script_seconds"] == 930.5 and "'Training progress' bar" in t["train_seconds_note"]
+    hours = runner._train_seconds("Training progress: 100%|#| 45000/45000 [1:02:03<00:00, 12.1it/s]", 4000.0)
+    assert hours["train_seconds"] == 3723.0
+    none = runner._train_seconds("Training progress:  99%|#| 29999/30000 [15:13<00:01]", 931.0)
+    assert none["train_seconds"] == 931.0 and "whole training script" in none["train_seconds_note"]

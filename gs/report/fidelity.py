@@ -159,8 +159,8 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
                                                           table.get("collapsed_upstream", []))) else "")
             + (f" (codecs: and the size in the paper's layout within {SIZE_TOLERANCE:.0%}; size MB is the bytes each "
                "side's decoder reads, ours our container, upstream the authors' files)" if codecs else "")
-            + ". Train seconds: ours time the training loop, upstream the authors' whole "
-            "script (data loading and its own test pass included); † = the GPU was shared with other jobs "
+            + ". Train seconds: the training loop on both sides (the authors' side: the elapsed time its "
+            "progress bar printed; where it prints none, its whole script); † = the GPU was shared with other jobs "
             "(GS_BENCH_JOBS_PER_GPU > 1), so the seconds and their ratio are indicative. Both sides are scored by "
             "our evaluator.\n")
     return "\n".join(lines) + "\n" + note
