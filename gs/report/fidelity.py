@@ -55,9 +55,7 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
         out[f"{name}_ours"] = pd.to_numeric(both[f"{col}_ours"], errors="coerce")
         out[f"{name}_upstream"] = pd.to_numeric(both[f"{col}_upstream"], errors="coerce")
     # both sides' training and evaluation had the GPU alone (False when either shared it)
-    out["solo_timings"] = [False if (a is False or b is False) else (True if a is True and b is True else None)
-                           for a, b in zip([_flag(v) for v in both["solo_timings_ours"]],
-                                           [_flag(v) for v in both["solo_timings_upstream"]])]
+    out["solo_timings"] = [_all_solo([a, b]) for a, b in zip(both["solo_timings_ours"], both["solo_timings_upstream"])]
     for side in ("ours", "upstream"):
         out[f"collapsed_{side}"] = [isinstance(v, str) and bool(v.strip()) for v in both[f"collapse_{side}"]]
     over_model = out["method"].str.contains("@", regex=False)  # a codec over a model: no training of its own
@@ -76,10 +74,8 @@ def fidelity_table(results: pd.DataFrame) -> pd.DataFrame:
                   and (math.isnan(p) or abs(p - 1) <= SIZE_TOLERANCE))
         for d, r, p, c_o, c_u in zip(out["delta_psnr"], out["gaussians_ratio"], out["paper_size_ratio"],
                                      out["collapsed_ours"], out["collapsed_upstream"])]
-    order = out["seeds"].fillna("").str.contains(",")  # a mean row after its seeds' rows
-    out = out.assign(_mean=order).sort_values([*KEYS[:4], "_mean", "seed"], key=lambda s: s.astype(str))
-    out["seed"] = out["seed"].astype("Int64")
-    return out.drop(columns="_mean").reset_index(drop=True)
+    out["seed"] = out["seed"].astype("Int64")  # a mean row (no seed) after its seeds' rows
+    return out.sort_values([*KEYS[:4], "seed"], na_position="last").reset_index(drop=True)
 
 
 def _seed_means(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -97,10 +93,15 @@ def _seed_means(pairs: pd.DataFrame) -> pd.DataFrame:
         for side in ("ours", "upstream"):
             row[f"psnr_spread_{side}"] = g[f"psnr_{side}"].max() - g[f"psnr_{side}"].min()
             row[f"collapsed_{side}"] = bool(g[f"collapsed_{side}"].all())
-        solo = [_flag(v) for v in g["solo_timings"]]
-        row["solo_timings"] = False if False in solo else (True if all(solo) else None)
+        row["solo_timings"] = _all_solo(g["solo_timings"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _all_solo(cells: Any) -> bool | None:
+    """Whether every run had the GPU alone: False if any shared it, None if any is unknown."""
+    flags = [_flag(v) for v in cells]
+    return False if False in flags else (True if all(f is True for f in flags) else None)
 
 
 def _flag(v: Any) -> bool | None:
